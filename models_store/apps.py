@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ModelsStoreConfig(AppConfig):
+    name = "models_store"
+    verbose_name = "Model store"

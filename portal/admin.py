@@ -1,0 +1,30 @@
+from django.contrib import admin, messages
+
+from portal.models import PersonalAccessToken, hash_token
+
+
+@admin.register(PersonalAccessToken)
+class PersonalAccessTokenAdmin(admin.ModelAdmin):
+    list_display = (
+        "prefix",
+        "user",
+        "name",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    )
+    list_filter = ("revoked_at",)
+    search_fields = ("user__username", "name", "prefix")
+    fields = ("user", "name", "expires_at", "revoked_at", "prefix", "created_at", "last_used_at")
+    readonly_fields = ("prefix", "created_at", "last_used_at")
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        row, raw = PersonalAccessToken.issue(obj.user, name=obj.name, expires_at=obj.expires_at)
+        obj.pk, obj.prefix, obj.token_hash = row.pk, row.prefix, hash_token(raw)
+        messages.warning(
+            request, f"The new token is {raw} — copy it now; it will not be shown again."
+        )
+        return None

@@ -1,0 +1,22 @@
+"""Kubernetes resource quantities: the grammar of apimachinery's resource.Quantity."""
+
+import re
+from decimal import Decimal
+
+from kubernetes.utils.quantity import parse_quantity
+
+# <signedNumber><suffix>, suffix one of binary SI (Ki..Ei), decimal SI (m, k, M..E) or an
+# exponent (e3, E-2). Quotas and resources must not be negative, so no sign is accepted.
+_QUANTITY = re.compile(
+    r"^(?:\d+(?:\.\d*)?|\.\d+)"
+    r"(?:Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E|[eE][+-]?\d+)?$"
+)
+
+
+def is_quantity(value) -> bool:
+    return isinstance(value, str) and bool(_QUANTITY.match(value))
+
+
+def quantity_value(value: str) -> Decimal:
+    """The quantity as a number of base units (cores, bytes, devices)."""
+    return parse_quantity(value)

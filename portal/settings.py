@@ -1,0 +1,318 @@
+"""Modelport settings, read from the environment.
+
+Unset variables give the embedded default (SQLite, filesystem storage, the local orchestrator,
+a Celery broker on the filesystem), so `make run` needs no server. Every secret can also be given
+as `<NAME>_FILE`, a path whose contents are the value. A wrong value stops start-up with a
+sentence that names the variable. `.env.example` documents each variable.
+"""
+
+import re
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env = environ.FileAwareEnv()
+
+
+def _fail(name, problem):
+    raise ImproperlyConfigured(f"{name} {problem}")
+
+
+def _choice(name, choices, default):
+    value = env.str(name, default=default).strip().lower()
+    if value not in choices:
+        _fail(name, f"must be one of {', '.join(choices)}; it is {value!r}.")
+    return value
+
+
+def _bool(name, default=False):
+    raw = env.str(name, default="").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    return _fail(name, f"must be true or false; it is {raw!r}.")
+
+
+def _int(name, default, minimum=0):
+    raw = env.str(name, default=str(default)).strip()
+    try:
+        value = int(raw)
+    except ValueError:
+        return _fail(name, f"must be a whole number; it is {raw!r}.")
+    if value < minimum:
+        _fail(name, f"must be at least {minimum}; it is {value}.")
+    return value
+
+
+def _url(name, default, schemes):
+    value = env.str(name, default=default).strip()
+    if value and urlsplit(value).scheme not in schemes:
+        _fail(name, f"must be a URL starting with one of {', '.join(schemes)}; it is {value!r}.")
+    return value
+
+
+DNS_NAME = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$"
+)
+
+# --- Core -----------------------------------------------------------------------------------
+
+DATA_DIR = Path(env.str("MODELPORT_DATA_DIR", default=str(BASE_DIR / ".modelport"))).resolve()
+DEBUG = _bool("DEBUG")
+
+
+def _secret_key():
+    value = env.str("SECRET_KEY", default="")
+    if value:
+        if len(value) < 32:
+            _fail("SECRET_KEY", "must be at least 32 characters long.")
+        return value
+    # Embedded default: a random key kept with the rest of the local state.
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "portal",
+    "tenants",
+    "models_store",
+    "endpoints",
+    "workers",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "portal.urls"
+WSGI_APPLICATION = "portal.wsgi.application"
+ASGI_APPLICATION = "portal.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+
+_database_url = _url(
+    "DATABASE_URL",
+    default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}",
+    schemes=("sqlite", "postgres", "postgresql", "pgsql"),
+)
+DATABASES = {"default": env.db_url_config(_database_url)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The web server and the worker share the file: WAL lets readers run beside one writer,
+    # IMMEDIATE transactions make writers queue instead of failing with "database is locked".
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+    }
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = 60
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis, cache and Celery ----------------------------------------------------------------
+
+REDIS_URL = _url("REDIS_URL", default="", schemes=("redis", "rediss"))
+
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Above the hard time limit, so a running task is never handed to a second worker.
+        "visibility_timeout": 3600,
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # The embedded default: messages are files, so the worker needs no broker server.
+    _broker_dir = DATA_DIR / "broker"
+    for _sub in ("queue", "processed"):
+        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = _int("MODELPORT_TASK_SOFT_TIME_LIMIT", 300, minimum=1)
+CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# How often beat re-enqueues lagging rows and looks for drift, and after how long a Ready
+# row is reconciled again anyway (repairs changes made behind the platform's back).
+MODELPORT_RESYNC_SECONDS = _int("MODELPORT_RESYNC_SECONDS", 60, minimum=1)
+MODELPORT_RESYNC_STALE_SECONDS = _int("MODELPORT_RESYNC_STALE_SECONDS", 600, minimum=1)
+CELERY_BEAT_SCHEDULE = {
+    "resync": {"task": "workers.tasks.resync", "schedule": float(MODELPORT_RESYNC_SECONDS)},
+}
+
+# --- Object storage -------------------------------------------------------------------------
+
+S3_ENDPOINT_URL = _url("S3_ENDPOINT_URL", default="", schemes=("http", "https"))
+MODELPORT_BUCKET_PREFIX = env.str("MODELPORT_BUCKET_PREFIX", default="")
+if MODELPORT_BUCKET_PREFIX and not re.fullmatch(
+    r"[a-z0-9][a-z0-9-]{0,20}", MODELPORT_BUCKET_PREFIX
+):
+    _fail("MODELPORT_BUCKET_PREFIX", "must be up to 21 lowercase letters, digits or hyphens.")
+
+if S3_ENDPOINT_URL:
+    MODELPORT_STORAGE = {
+        "backend": "s3",
+        "endpoint_url": S3_ENDPOINT_URL,
+        "access_key_id": env.str("S3_ACCESS_KEY_ID", default="")
+        or _fail("S3_ACCESS_KEY_ID", "must be set when S3_ENDPOINT_URL is set."),
+        "secret_access_key": env.str("S3_SECRET_ACCESS_KEY", default="")
+        or _fail("S3_SECRET_ACCESS_KEY", "must be set when S3_ENDPOINT_URL is set."),
+        "region": env.str("S3_REGION", default="us-east-1"),
+    }
+else:
+    MODELPORT_STORAGE = {"backend": "filesystem", "root": str(DATA_DIR / "storage")}
+
+# --- Orchestrator ---------------------------------------------------------------------------
+
+MODELPORT_ORCHESTRATOR = _choice("MODELPORT_ORCHESTRATOR", ("local", "kubernetes"), "local")
+MODELPORT_DOMAIN = env.str("MODELPORT_DOMAIN", default="modelport.local").strip().lower()
+if not DNS_NAME.match(MODELPORT_DOMAIN):
+    _fail(
+        "MODELPORT_DOMAIN",
+        f"must be a DNS name such as models.example.com; it is {MODELPORT_DOMAIN!r}.",
+    )
+
+KUBECONFIG = env.str("KUBECONFIG", default="")
+if KUBECONFIG and not Path(KUBECONFIG).is_file():
+    _fail("KUBECONFIG", f"points to {KUBECONFIG!r}, which is not a readable file.")
+# Seconds for every call to the Kubernetes API server.
+MODELPORT_KUBE_TIMEOUT = _int("MODELPORT_KUBE_TIMEOUT", 15, minimum=1)
+# Where the gateway and the ingress controller run: tenants' network policies admit only them.
+MODELPORT_GATEWAY_NAMESPACE = env.str("MODELPORT_GATEWAY_NAMESPACE", default="modelport")
+MODELPORT_INGRESS_NAMESPACE = env.str("MODELPORT_INGRESS_NAMESPACE", default="ingress-nginx")
+# "<namespace>/<name>" of the wildcard TLS secret copied into every tenant namespace.
+MODELPORT_TLS_SECRET = env.str("MODELPORT_TLS_SECRET", default="")
+if MODELPORT_TLS_SECRET and not re.fullmatch(r"[a-z0-9-]+/[a-z0-9.-]+", MODELPORT_TLS_SECRET):
+    _fail("MODELPORT_TLS_SECRET", "must look like <namespace>/<secret name>.")
+# Prefix the API server adds to OIDC groups (its --oidc-groups-prefix), used in RoleBindings.
+MODELPORT_KUBE_GROUP_PREFIX = env.str("MODELPORT_KUBE_GROUP_PREFIX", default="")
+# Container defaults written into each tenant's LimitRange.
+MODELPORT_DEFAULT_CPU_REQUEST = env.str("MODELPORT_DEFAULT_CPU_REQUEST", default="100m")
+MODELPORT_DEFAULT_MEMORY_REQUEST = env.str("MODELPORT_DEFAULT_MEMORY_REQUEST", default="256Mi")
+MODELPORT_DEFAULT_CPU_LIMIT = env.str("MODELPORT_DEFAULT_CPU_LIMIT", default="1")
+MODELPORT_DEFAULT_MEMORY_LIMIT = env.str("MODELPORT_DEFAULT_MEMORY_LIMIT", default="1Gi")
+
+# --- Identity -------------------------------------------------------------------------------
+
+MODELPORT_PLATFORM_ADMIN_GROUPS = env.list("MODELPORT_PLATFORM_ADMIN_GROUPS", default=[])
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "/admin/login/"
+
+_tls = _bool("MODELPORT_TLS", default=not DEBUG and bool(env.str("SECRET_KEY", default="")))
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = _tls
+CSRF_COOKIE_SECURE = _tls
+SECURE_HSTS_SECONDS = 31536000 if _tls else 0
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if _tls else None
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# --- REST framework -------------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "portal.api.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.EnvelopePagination",
+    "PAGE_SIZE": 100,
+    "EXCEPTION_HANDLER": "portal.api.exceptions.envelope_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Modelport management API",
+    "DESCRIPTION": "Tenants, models and inference endpoints. Shapes follow the IMM management API.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI's files are served from this process, not from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- Static files, i18n, logging ------------------------------------------------------------
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO").upper()},
+    "loggers": {"kubernetes": {"level": "WARNING"}, "botocore": {"level": "WARNING"}},
+}

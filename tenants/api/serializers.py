@@ -1,0 +1,53 @@
+from rest_framework import serializers
+
+from tenants import validation
+from tenants.models import Tenant
+
+
+class TenantCreateSerializer(serializers.Serializer):
+    """The reference body: {"name", "cert", "scope", "quota"}."""
+
+    name = serializers.JSONField(help_text="DNS-1123 label, 3 to 30 characters.")
+    scope = serializers.JSONField(help_text="The OIDC group of the tenant's users.")
+    cert = serializers.JSONField(
+        required=False, help_text="Base64 of the PEM of the CA that signs client certificates."
+    )
+    quota = serializers.JSONField(
+        required=False,
+        help_text='maxEndpoints and Kubernetes quantities, e.g. {"maxEndpoints": 5}.',
+    )
+
+    def validate_name(self, value):
+        return validation.validate_tenant_name(value)
+
+    def validate_scope(self, value):
+        return validation.validate_scope(value)
+
+    def validate_cert(self, value):
+        return validation.parse_ca_certificate(value)
+
+    def validate_quota(self, value):
+        return validation.validate_quota(value)
+
+
+class TenantDeleteSerializer(serializers.Serializer):
+    name = serializers.CharField()
+
+
+def tenant_detail(tenant: Tenant):
+    return {
+        "name": tenant.name,
+        "scope": tenant.scope,
+        "phase": tenant.phase,
+        "message": tenant.message,
+        "generation": tenant.generation,
+        "observedGeneration": tenant.observed_generation,
+        "quota": tenant.quota,
+        "namespace": tenant.namespace,
+        "bucket": tenant.bucket,
+        "cert": validation.describe_certificate(tenant.ca_cert),
+        "bindings": [{"group": b.group, "role": b.role} for b in tenant.bindings.all()],
+        "createdBy": tenant.created_by.get_username() if tenant.created_by else None,
+        "createdAt": tenant.created_at.isoformat(),
+        "reconciledAt": tenant.reconciled_at.isoformat() if tenant.reconciled_at else None,
+    }

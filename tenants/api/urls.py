@@ -1,0 +1,8 @@
+from django.urls import path
+
+from tenants.api import views
+
+urlpatterns = [
+    path("tenants", views.TenantsView.as_view(), name="tenants"),
+    path("tenants/<str:tenant>", views.TenantDetailView.as_view(), name="tenant-detail"),
+]

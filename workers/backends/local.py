@@ -1,0 +1,34 @@
+import shutil
+
+from django.conf import settings
+
+
+class LocalOrchestrator:
+    """The embedded default: each tenant gets a runtime folder on this machine (model-server
+    logs and caches live there); storage is the filesystem object store."""
+
+    name = "local"
+
+    @property
+    def root(self):
+        return settings.DATA_DIR / "runtime"
+
+    def apply_tenant(self, tenant, bindings):
+        (self.root / tenant.name).mkdir(parents=True, exist_ok=True)
+
+    def delete_tenant(self, tenant):
+        shutil.rmtree(self.root / tenant.name, ignore_errors=True)
+
+    def managed_tenant_names(self):
+        if not self.root.is_dir():
+            return set()
+        return {path.name for path in self.root.iterdir() if path.is_dir()}
+
+    def drifted_tenants(self, tenants_with_bindings):
+        return [t for t, _ in tenants_with_bindings if not (self.root / t.name).is_dir()]
+
+    def delete_orphan(self, name):
+        shutil.rmtree(self.root / name, ignore_errors=True)
+
+    def check(self):
+        self.root.mkdir(parents=True, exist_ok=True)
