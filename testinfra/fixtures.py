@@ -32,9 +32,27 @@ def s3(s3_server, settings):
     return get_object_store()
 
 
+# Every manifest a test sends is checked against this Kubernetes version's OpenAPI schema.
+KUBERNETES_VERSION = "1.34.0"
+
+
+def validate_manifest(body):
+    """kubernetes-validate (strict: unknown fields are errors) for built-in kinds; custom
+    resources such as KServe's have no schema there and pass through."""
+    import kubernetes_validate
+
+    try:
+        kubernetes_validate.validate(body, KUBERNETES_VERSION, strict=True)
+    except kubernetes_validate.SchemaNotFoundError:
+        return None
+    except kubernetes_validate.ValidationError as exc:
+        return f"{exc.message} at {'.'.join(str(p) for p in exc.path)}"
+    return None
+
+
 @pytest.fixture(scope="session")
 def kube_server(tmp_path_factory):
-    emulator = KubeEmulator()
+    emulator = KubeEmulator(validator=validate_manifest)
     emulator.start()
     kubeconfig = write_kubeconfig(tmp_path_factory.mktemp("kube") / "kubeconfig", emulator.url)
     emulator.kubeconfig = str(kubeconfig)
@@ -53,6 +71,7 @@ def kube(kube_server, settings):
     reset_kube_client()
     yield kube_server
     reset_kube_client()
+    assert not kube_server.invalid, f"manifests failed schema validation: {kube_server.invalid}"
 
 
 @pytest.fixture(autouse=True)
@@ -64,7 +83,9 @@ def isolated_state(settings, tmp_path):
     settings.DATA_DIR = tmp_path
     settings.MODELPORT_STORAGE = {"backend": "filesystem", "root": str(tmp_path / "storage")}
     app.conf.task_always_eager = True
-    app.conf.task_eager_propagates = True
+    # Eager retries re-run the task only when errors don't propagate; tests call .get() on the
+    # result to see a real failure.
+    app.conf.task_eager_propagates = False
     yield
     app.conf.task_always_eager = False
 
@@ -80,29 +101,20 @@ def _database_url():
 class WorkerProcess:
     """`celery worker` in its own process, against the test database, broker, S3 and cluster."""
 
-    def __init__(self, env, log_path):
+    def __init__(self, env, log_path, beat=False):
         self.env = env
         self.log_path = log_path
+        self.beat = beat
         self.process = None
 
     def start(self, timeout=60):
         self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        command = [sys.executable, "-m", "celery", "-A", "portal", "worker", "--loglevel", "INFO"]
+        command += ["--concurrency", "1", "--without-gossip", "--without-mingle"]
+        if self.beat:
+            command.append("--beat")
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "portal",
-                "worker",
-                "--loglevel",
-                "INFO",
-                "--concurrency",
-                "1",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ],
+            command,
             cwd=ROOT,
             env=self.env,
             stdout=self.log,

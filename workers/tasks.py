@@ -34,8 +34,11 @@ def backoff(retries):
     return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not security
 
 
-def _observe(pk, **fields):
-    Tenant.objects.filter(pk=pk).update(reconciled_at=timezone.now(), **fields)
+def _observe(pk, *, finished=True, **fields):
+    """Write observed state. `reconciled_at` records the end of a reconcile, not progress."""
+    if finished:
+        fields["reconciled_at"] = timezone.now()
+    Tenant.objects.filter(pk=pk).update(**fields)
 
 
 def _retry_or_fail(task, pk, exc):
@@ -43,7 +46,7 @@ def _retry_or_fail(task, pk, exc):
         _observe(pk, phase=Phase.FAILED, message=f"Gave up after {task.max_retries} retries: {exc}")
         logger.error("reconcile of tenant %s gave up: %s", pk, exc)
         return
-    _observe(pk, message=f"Retrying: {exc}")
+    _observe(pk, finished=False, message=f"Retrying: {exc}")
     raise task.retry(exc=exc, countdown=backoff(task.request.retries))
 
 
@@ -67,7 +70,12 @@ def reconcile_tenant(self, *, pk):
 def _provision_tenant(tenant):
     generation = tenant.generation
     if tenant.phase in (Phase.PENDING, Phase.FAILED):
-        _observe(tenant.pk, phase=Phase.PROVISIONING, message="Creating the namespace and bucket.")
+        _observe(
+            tenant.pk,
+            finished=False,
+            phase=Phase.PROVISIONING,
+            message="Creating the namespace and bucket.",
+        )
     bindings = list(tenant.bindings.values_list("group", "role"))
     get_orchestrator().apply_tenant(tenant, bindings)
     get_object_store().ensure_bucket(tenant.bucket)
@@ -76,7 +84,12 @@ def _provision_tenant(tenant):
 
 
 def _delete_tenant(tenant):
-    _observe(tenant.pk, phase=Phase.DELETING, message="Removing the bucket and the namespace.")
+    _observe(
+        tenant.pk,
+        finished=False,
+        phase=Phase.DELETING,
+        message="Removing the bucket and the namespace.",
+    )
     get_object_store().delete_bucket(tenant.bucket)
     get_orchestrator().delete_tenant(tenant)
     tenant.delete()

@@ -131,9 +131,14 @@ class KubeClient:
         kind = KINDS[kind_name]
         query = [("labelSelector", label_selector)] if label_selector else []
         try:
-            return self._request("GET", kind.path(namespace), query).get("items", [])
+            items = self._request("GET", kind.path(namespace), query).get("items", [])
         except ApiException as exc:
             raise self._error(f"list of {kind.plural}", exc) from exc
+        # The API server leaves kind and apiVersion out of list items; put them back.
+        for item in items:
+            item.setdefault("apiVersion", kind.api_version)
+            item.setdefault("kind", kind.kind)
+        return items
 
     def delete(self, kind_name, name, namespace=None):
         """Delete; an object that is already gone counts as deleted. Returns whether it existed."""

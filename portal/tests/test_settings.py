@@ -1,0 +1,98 @@
+"""A wrong setting stops start-up with a sentence that names the variable."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def start_with(tmp_path, **env):
+    environment = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    environment.update(MODELPORT_DATA_DIR=str(tmp_path), **env)
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        env={**environment, "DJANGO_SETTINGS_MODULE": "portal.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("MODELPORT_ORCHESTRATOR", "nomad", "must be one of local, kubernetes"),
+        ("DEBUG", "maybe", "must be true or false"),
+        ("DATABASE_URL", "mysql://x/y", "must be a URL starting with one of"),
+        ("REDIS_URL", "localhost:6379", "must be a URL starting with one of"),
+        ("S3_ENDPOINT_URL", "minio:9000", "must be a URL starting with one of"),
+        ("MODELPORT_DOMAIN", "not a domain", "must be a DNS name"),
+        ("KUBECONFIG", "/nonexistent/kubeconfig", "is not a readable file"),
+        ("SECRET_KEY", "short", "at least 32 characters"),
+        ("MODELPORT_RESYNC_SECONDS", "soon", "must be a whole number"),
+        ("MODELPORT_TLS_SECRET", "no-slash", "<namespace>/<secret name>"),
+    ],
+)
+def test_a_wrong_value_fails_at_start_up_naming_the_variable(tmp_path, variable, value, expected):
+    result = start_with(tmp_path, **{variable: value})
+    assert result.returncode != 0
+    assert f"{variable} " in result.stderr
+    assert expected in result.stderr
+
+
+def test_s3_needs_credentials(tmp_path):
+    result = start_with(tmp_path, S3_ENDPOINT_URL="http://127.0.0.1:9000")
+    assert result.returncode != 0
+    assert "S3_ACCESS_KEY_ID must be set when S3_ENDPOINT_URL is set" in result.stderr
+
+
+def test_secrets_can_come_from_files(tmp_path):
+    key_file = tmp_path / "secret"
+    key_file.write_text("k" * 40)
+    result = subprocess.run(
+        [sys.executable, "-c", "from django.conf import settings; print(settings.SECRET_KEY)"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "portal.settings",
+            "MODELPORT_DATA_DIR": str(tmp_path),
+            "SECRET_KEY_FILE": str(key_file),
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.strip() == "k" * 40, result.stderr
+
+
+def test_unset_means_the_embedded_default(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from django.conf import settings as s; "
+            "print(s.DATABASES['default']['ENGINE'], s.MODELPORT_STORAGE['backend'], "
+            "s.MODELPORT_ORCHESTRATOR, s.CELERY_BROKER_URL, s.DEBUG)",
+        ],
+        cwd=ROOT,
+        env={
+            **{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")},
+            "DJANGO_SETTINGS_MODULE": "portal.settings",
+            "MODELPORT_DATA_DIR": str(tmp_path),
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.split() == [
+        "django.db.backends.sqlite3",
+        "filesystem",
+        "local",
+        "filesystem://",
+        "False",
+    ], result.stderr
