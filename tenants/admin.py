@@ -53,6 +53,7 @@ class TenantAdmin(admin.ModelAdmin):
         "phase",
         "message",
         "reconciled_at",
+        "quota_used",
         "created_by",
         "created_at",
         "updated_at",

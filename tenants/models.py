@@ -20,7 +20,8 @@ class Tenant(models.Model):
     """A tenant: a Kubernetes namespace with quota, isolation and RBAC, and a bucket.
 
     Desired state (`name`…`quota`, `generation`, `deletion_requested_at`) is written by the API;
-    observed state (`observed_generation`, `phase`, `message`, `reconciled_at`) only by workers.
+    observed state (`observed_generation`, `phase`, `message`, `reconciled_at`, `quota_used`)
+    only by workers.
     """
 
     name = models.CharField(max_length=30, unique=True)
@@ -36,6 +37,9 @@ class Tenant(models.Model):
     phase = models.CharField(max_length=16, choices=Phase.choices, default=Phase.PENDING)
     message = models.TextField(blank=True)
     reconciled_at = models.DateTimeField(null=True, blank=True)
+    quota_used = models.JSONField(
+        default=dict, blank=True, help_text="What the namespace's ResourceQuota reports as used."
+    )
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

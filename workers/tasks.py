@@ -129,7 +129,12 @@ def _resync(orchestrator):
         phase=Phase.READY, deletion_requested_at__isnull=True
     ).prefetch_related("bindings")
     pairs = [(t, [(b.group, b.role) for b in t.bindings.all()]) for t in ready]
-    due.update(t.pk for t in orchestrator.drifted_tenants(pairs))
+    survey = orchestrator.survey_tenants(pairs)
+    due.update(t.pk for t in survey.drifted)
+    for tenant, _ in pairs:
+        used = survey.quota_used.get(tenant.namespace, {})
+        if used != tenant.quota_used:
+            Tenant.objects.filter(pk=tenant.pk).update(quota_used=used)
     for pk in sorted(due):
         reconcile_tenant.delay(pk=pk)
 

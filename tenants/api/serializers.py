@@ -43,6 +43,7 @@ def tenant_detail(tenant: Tenant):
         "generation": tenant.generation,
         "observedGeneration": tenant.observed_generation,
         "quota": tenant.quota,
+        "usage": {"quota": tenant.quota_used},
         "namespace": tenant.namespace,
         "bucket": tenant.bucket,
         "cert": validation.describe_certificate(tenant.ca_cert),

@@ -4,7 +4,14 @@
 the embedded default. Both offer the same methods; MODELPORT_ORCHESTRATOR picks one.
 """
 
+from typing import NamedTuple
+
 from django.conf import settings
+
+
+class TenantSurvey(NamedTuple):
+    drifted: list  # tenants with an object missing
+    quota_used: dict  # namespace -> the ResourceQuota's status.used
 
 
 def get_orchestrator():

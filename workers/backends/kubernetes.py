@@ -1,8 +1,15 @@
 from django.conf import settings
 
+from workers.backends import TenantSurvey
 from workers.backends.kube import get_kube_client
 from workers.errors import PermanentError, TransientError
-from workers.manifests import MANAGED_BY, TENANT_LABEL, TENANT_SELECTOR, tenant_manifests
+from workers.manifests import (
+    MANAGED_BY,
+    QUOTA_NAME,
+    TENANT_LABEL,
+    TENANT_SELECTOR,
+    tenant_manifests,
+)
 
 # The kinds a tenant's namespace holds besides the namespace itself; pruning looks at these.
 TENANT_KINDS = ("ResourceQuota", "LimitRange", "NetworkPolicy", "Role", "RoleBinding", "Secret")
@@ -64,24 +71,26 @@ class KubernetesOrchestrator:
         items = self.kube.list("Namespace", label_selector=TENANT_SELECTOR)
         return {item["metadata"]["name"] for item in items}
 
-    def present_tenant_objects(self):
-        """(kind, namespace, name) of every tenant-level object of ours: one call per kind."""
-        present = set()
+    def survey_tenants(self, tenants_with_bindings):
+        """One list call per tenant kind, whatever the number of tenants: which tenants miss an
+        object (drift), and what each tenant's ResourceQuota reports as used."""
+        present = {}
         for kind in ("Namespace", *TENANT_KINDS):
             for item in self.kube.list(kind, label_selector=TENANT_SELECTOR):
                 if item["metadata"].get("labels", {}).get(TENANT_LABEL):
-                    present.add(_key(item))
-        return present
-
-    def drifted_tenants(self, tenants_with_bindings):
-        """Tenants one of whose objects is missing from the cluster."""
-        present = self.present_tenant_objects()
+                    present[_key(item)] = item
         tls = self._platform_tls_secret()
-        return [
+        drifted = [
             tenant
             for tenant, bindings in tenants_with_bindings
             if any(_key(m) not in present for m in tenant_manifests(tenant, bindings, tls))
         ]
+        quota_used = {
+            namespace: (item.get("status") or {}).get("used", {})
+            for (kind, namespace, name), item in present.items()
+            if kind == "ResourceQuota" and name == QUOTA_NAME
+        }
+        return TenantSurvey(drifted, quota_used)
 
     def delete_orphan(self, name):
         self.kube.delete("Namespace", name)

@@ -2,6 +2,8 @@ import shutil
 
 from django.conf import settings
 
+from workers.backends import TenantSurvey
+
 
 class LocalOrchestrator:
     """The embedded default: each tenant gets a runtime folder on this machine (model-server
@@ -24,8 +26,9 @@ class LocalOrchestrator:
             return set()
         return {path.name for path in self.root.iterdir() if path.is_dir()}
 
-    def drifted_tenants(self, tenants_with_bindings):
-        return [t for t, _ in tenants_with_bindings if not (self.root / t.name).is_dir()]
+    def survey_tenants(self, tenants_with_bindings):
+        drifted = [t for t, _ in tenants_with_bindings if not (self.root / t.name).is_dir()]
+        return TenantSurvey(drifted, quota_used={})
 
     def delete_orphan(self, name):
         shutil.rmtree(self.root / name, ignore_errors=True)

@@ -203,3 +203,13 @@ def test_the_local_orchestrator_makes_a_storage_folder_and_runtime_folder(tenant
     assert tenant.phase == Phase.READY
     assert (settings.DATA_DIR / "storage" / "team-a").is_dir()
     assert (settings.DATA_DIR / "runtime" / "team-a").is_dir()
+
+
+def test_resync_records_what_the_resource_quota_reports_as_used(kube, s3, tenant, admin_api):
+    reconcile(tenant)
+    quota = kube.get_object("ResourceQuota", "team-a", "modelport-quota")
+    quota["status"] = {"hard": quota["spec"]["hard"], "used": {"requests.cpu": "500m"}}
+    kube.put_object(quota)
+    resync.apply().get()
+    usage = admin_api.get("/tenants/team-a").json()["data"]["usage"]
+    assert usage == {"quota": {"requests.cpu": "500m"}}
