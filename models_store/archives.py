@@ -107,7 +107,8 @@ def inspect(spool):
                     if info.is_dir():
                         _check_folder(info.filename)
                         continue
-                    if mode and not stat.S_ISREG(mode):
+                    # Zip tools that record no file type leave these bits at 0.
+                    if stat.S_IFMT(mode) and not stat.S_ISREG(mode):
                         raise bad_archive(
                             f"The archive member {info.filename!r} is a link or special file; "
                             "only regular files and folders are allowed."

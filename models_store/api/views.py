@@ -1,6 +1,8 @@
 """The model store API. Views check who may do what (tenants.access), read the request and call
 models_store.services; upload bodies are streamed, never parsed or read whole."""
 
+import io
+
 from django.conf import settings
 from django.http import FileResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -30,7 +32,9 @@ UPLOAD_FIELDS = (*FILE_FIELDS, "uploadId")
 
 
 def content_length(request):
-    raw = request.META.get("CONTENT_LENGTH", "")
+    raw = request.META.get("CONTENT_LENGTH") or ""
+    if not raw and "HTTP_TRANSFER_ENCODING" not in request.META:
+        return 0  # no body
     if not raw.isdigit():
         raise ApiError(
             "length_required",
@@ -38,6 +42,11 @@ def content_length(request):
             status_code=411,
         )
     return int(raw)
+
+
+def body_stream(request):
+    """The raw request body as a stream (DRF gives None for an empty body)."""
+    return request.stream or io.BytesIO()
 
 
 class ModelApiView(ApiView):
@@ -130,7 +139,7 @@ class UploadPartView(ModelApiView):
             tenant=tenant,
             upload=upload,
             part_number=part_number,
-            stream=request.stream,
+            stream=body_stream(request),
             length=content_length(request),
         )
         return Response({"ETag": etag})
@@ -207,7 +216,7 @@ class UploadArchiveView(ModelApiView):
             user=request.user,
             name=name,
             version=version,
-            stream=request.stream,
+            stream=body_stream(request),
             length=content_length(request),
             overwrite=self.overwrite(),
         )
@@ -292,7 +301,7 @@ class StoragePartView(SignedStorageView):
             tenant=upload.model_version.tenant,
             upload=upload,
             part_number=part_number,
-            stream=request.stream,
+            stream=body_stream(request),
             length=content_length(request),
         )
         # S3 answers a part upload with the ETag header; clients read it from there.
