@@ -39,22 +39,37 @@ _TRANSIENT_S3_CODES = {
 class S3ObjectStore:
     def __init__(self, endpoint_url, access_key_id, secret_access_key, region):
         self.endpoint_url = endpoint_url
+        credentials = {
+            "endpoint_url": endpoint_url,
+            "aws_access_key_id": access_key_id,
+            "aws_secret_access_key": secret_access_key,
+            "region_name": region,
+        }
+        settings_for_all = {
+            "connect_timeout": 5,
+            "read_timeout": 60,
+            # Part bodies are streams that can't be read twice: hashing them for the signature
+            # (botocore's default over plain HTTP) or for a checksum would mean buffering whole
+            # parts. S3 does not require either for these calls.
+            "s3": {"addressing_style": "path", "payload_signing_enabled": False},
+            "request_checksum_calculation": "when_required",
+            "response_checksum_validation": "when_required",
+        }
         self.client = boto3.client(
             "s3",
-            endpoint_url=endpoint_url,
-            aws_access_key_id=access_key_id,
-            aws_secret_access_key=secret_access_key,
-            region_name=region,
+            **credentials,
+            config=Config(retries={"mode": "standard", "max_attempts": 3}, **settings_for_all),
+        )
+        # A streamed part can't be sent again, so its client does not retry: the caller does,
+        # with the same part (the reference CLI and browsers retry failed parts). Its bodies are
+        # iterables, which botocore sends as they come but its parameter check does not know.
+        self.stream_client = boto3.client(
+            "s3",
+            **credentials,
             config=Config(
-                connect_timeout=5,
-                read_timeout=60,
-                retries={"mode": "standard", "max_attempts": 3},
-                # Part bodies are streams that can't be read twice: hashing them for the
-                # signature (botocore's default over plain HTTP) or for a checksum would mean
-                # buffering whole parts. S3 does not require either for these calls.
-                s3={"addressing_style": "path", "payload_signing_enabled": False},
-                request_checksum_calculation="when_required",
-                response_checksum_validation="when_required",
+                retries={"mode": "standard", "max_attempts": 1},
+                parameter_validation=False,
+                **settings_for_all,
             ),
         )
 
@@ -129,15 +144,18 @@ class S3ObjectStore:
     def upload_part(self, bucket, key, upload_id, part_number, stream, length):
         """Send `length` bytes read from `stream` as one part; returns the part's ETag."""
         body = ExactLengthReader(stream, length)
-        response = self._call(
-            "upload_part",
-            Bucket=bucket,
-            Key=key,
-            UploadId=upload_id,
-            PartNumber=part_number,
-            Body=body,
-            ContentLength=length,
-        )
+        try:
+            # An iterable of 1 MiB chunks: a file-like body would be sent 16 KiB at a time.
+            response = self.stream_client.upload_part(
+                Bucket=bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=part_number,
+                Body=body.chunks(),
+                ContentLength=length,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise self._translate("upload_part", exc) from exc
         body.check_complete()
         return response["ETag"]
 
@@ -240,6 +258,10 @@ class ExactLengthReader:
             wanted -= len(data)
             self.remaining -= len(data)
         return b"".join(pieces)
+
+    def chunks(self):
+        while data := self.read(CHUNK_SIZE):
+            yield data
 
     def check_complete(self):
         if self.remaining:
