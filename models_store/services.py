@@ -189,6 +189,7 @@ def find_upload(*, tenant, name, version, path, upload_id):
             model_version__version=version,
             path=path,
         )
+        .exclude(model_version__state=VersionState.DELETING)
         .first()
     )
     if upload is None:
