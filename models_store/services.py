@@ -25,9 +25,9 @@ logger = logging.getLogger(__name__)
 
 
 @contextmanager
-def storage_errors(not_found_code=None, not_found_message=None):
-    """Storage failures as API errors: unreachable is a 503; an upload that no longer exists in
-    storage is a 404 when the caller names `not_found_code`; anything else a 502."""
+def storage_errors(when_upload_missing=None):
+    """Storage failures as API errors: unreachable is a 503; an upload or part that storage does
+    not know is `when_upload_missing` (an ApiError) if the caller gives one; anything else a 502."""
     try:
         yield
     except TransientError as exc:
@@ -37,8 +37,9 @@ def storage_errors(not_found_code=None, not_found_message=None):
             status_code=503,
         ) from exc
     except PermanentError as exc:
-        if not_found_code and any(code in str(exc) for code in ("NoSuchUpload", "InvalidPart")):
-            raise ApiError(not_found_code, not_found_message or str(exc)) from exc
+        missing = any(code in str(exc) for code in ("NoSuchUpload", "InvalidPart"))
+        if when_upload_missing is not None and missing:
+            raise when_upload_missing from exc
         raise ApiError(
             "storage_error", f"Model storage refused the request: {exc}", status_code=502
         ) from exc
@@ -233,7 +234,9 @@ def receive_part(*, tenant, upload, part_number, stream, length):
         )
     with transaction.atomic():
         locked_tenant = _lock_tenant(tenant)
-        locked = MultipartUpload.objects.select_for_update().get(pk=upload.pk)
+        locked = MultipartUpload.objects.select_for_update().filter(pk=upload.pk).first()
+        if locked is None:
+            raise NotFound("The upload has just ended or been aborted.", code="upload_not_found")
         previous = locked.part_sizes.get(str(part_number))
         upload_total = locked.bytes_received - (previous or 0) + length
         # A file being replaced frees its bytes when the upload completes.
@@ -242,7 +245,8 @@ def receive_part(*, tenant, upload, part_number, stream, length):
         locked.part_sizes[str(part_number)] = length
         locked.save(update_fields=["part_sizes"])
     try:
-        with storage_errors("upload_not_found", "The upload no longer exists in storage."):
+        gone = NotFound("The upload no longer exists in storage.", code="upload_not_found")
+        with storage_errors(when_upload_missing=gone):
             return get_object_store().upload_part(
                 tenant.bucket, upload.key, upload.upload_id, part_number, stream, length
             )
@@ -268,9 +272,10 @@ def check_declared_size(*, tenant, upload, size):
 def complete_upload(*, tenant, upload, parts):
     """Assemble the parts into the file and record it in the index."""
     store = get_object_store()
-    with storage_errors(
+    refused = ApiError(
         "invalid_parts", "Storage refused the parts list: a part is missing or its ETag is wrong."
-    ):
+    )
+    with storage_errors(when_upload_missing=refused):
         size, etag = store.complete_multipart_upload(
             tenant.bucket, upload.key, upload.upload_id, parts
         )

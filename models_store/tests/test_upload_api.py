@@ -386,3 +386,26 @@ def test_a_download_of_a_missing_file_is_a_404(viewer_api, tenant):
     )
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "model_file_not_found"
+
+
+# --- storage faults -------------------------------------------------------------------------
+
+
+def test_unreachable_storage_is_a_503_and_releases_the_parts_quota(editor_api, tenant, store):
+    """Fault injection: storage refuses the part; nothing stays reserved against the quota."""
+    from unittest import mock
+
+    from workers.errors import TransientError
+
+    tenant.quota = {"maxStorageBytes": 100}
+    tenant.save()
+    body = {"modelName": "m", "modelVersion": 1, "fileName": "f"}
+    upload_id = start(editor_api, body).json()["uploadId"]
+    with mock.patch.object(
+        type(store), "upload_part", side_effect=TransientError("connection refused")
+    ):
+        response = put_part(editor_api, "team-a", "m", 1, "f", upload_id, 1, b"x" * 80)
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "storage_unavailable"
+    assert MultipartUpload.objects.get().part_sizes == {}
+    assert put_part(editor_api, "team-a", "m", 1, "f", upload_id, 1, b"x" * 80).status_code == 200
