@@ -333,6 +333,19 @@ def abort_abandoned_uploads(older_than):
             if model_version is not None:
                 _forget_if_empty(model_version)
         aborted += 1
+    return aborted + _abort_untracked_uploads(store, older_than)
+
+
+def _abort_untracked_uploads(store, older_than):
+    """Uploads storage holds that no row tracks (the API stopped between starting one in storage
+    and recording it): abort those older than `older_than`."""
+    aborted = 0
+    tracked = set(MultipartUpload.objects.values_list("upload_id", flat=True))
+    for tenant in Tenant.objects.filter(phase=Phase.READY, deletion_requested_at__isnull=True):
+        for key, upload_id, started in store.list_multipart_uploads(tenant.bucket):
+            if upload_id not in tracked and started < older_than:
+                store.abort_multipart_upload(tenant.bucket, key, upload_id)
+                aborted += 1
     return aborted
 
 

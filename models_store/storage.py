@@ -12,6 +12,7 @@ import re
 import shutil
 import tempfile
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -177,6 +178,16 @@ class S3ObjectStore:
         except PermanentError as exc:
             if "NoSuchUpload" not in str(exc) and "NoSuchBucket" not in str(exc):
                 raise
+
+    def list_multipart_uploads(self, bucket):
+        """Unfinished multipart uploads in the bucket, as (key, upload id, started at)."""
+        paginator = self.client.get_paginator("list_multipart_uploads")
+        try:
+            for page in paginator.paginate(Bucket=bucket):
+                for upload in page.get("Uploads", []):
+                    yield upload["Key"], upload["UploadId"], upload["Initiated"]
+        except (ClientError, BotoCoreError) as exc:
+            raise self._translate("list_multipart_uploads", exc) from exc
 
     def put_stream(self, bucket, key, stream, length):
         """Write an object from a stream of known length (an archive member); returns its ETag."""
@@ -366,6 +377,16 @@ class FilesystemObjectStore:
 
     def abort_multipart_upload(self, bucket, key, upload_id):
         shutil.rmtree(self._staging(bucket, upload_id), ignore_errors=True)
+
+    def list_multipart_uploads(self, bucket):
+        """Unfinished uploads, as (key, upload id, started at); staging does not record keys,
+        and aborting needs none."""
+        staging = self.root / ".staging" / bucket
+        if not staging.is_dir():
+            return
+        for folder in sorted(staging.iterdir()):
+            started = datetime.fromtimestamp(folder.stat().st_mtime, tz=UTC)
+            yield "", folder.name, started
 
     def put_stream(self, bucket, key, stream, length):
         digest = hashlib.md5(usedforsecurity=False)

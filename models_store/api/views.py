@@ -5,6 +5,7 @@ import io
 
 from django.conf import settings
 from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -83,7 +84,9 @@ class ModelApiView(ApiView):
 
 
 class ModelsView(ModelApiView):
-    @extend_schema(summary="List the tenant's model files (one entry per file)")
+    @extend_schema(
+        responses=OpenApiTypes.OBJECT, summary="List the tenant's model files (one entry per file)"
+    )
     def get(self, request, tenant):
         tenant = get_tenant(request.user, tenant)
         files = (
@@ -94,7 +97,11 @@ class ModelsView(ModelApiView):
         )
         return self.paginate("models", files, model_file_item)
 
-    @extend_schema(summary="Delete a model version", request=ModelVersionSerializer)
+    @extend_schema(
+        responses=OpenApiTypes.OBJECT,
+        summary="Delete a model version",
+        request=ModelVersionSerializer,
+    )
     def delete(self, request, tenant):
         tenant = get_tenant(request.user, tenant, Role.EDITOR)
         name, version = self.model_and_version(self.body(MODEL_FIELDS))
@@ -104,6 +111,7 @@ class ModelsView(ModelApiView):
 
 class UploadStartView(ModelApiView):
     @extend_schema(
+        responses=OpenApiTypes.OBJECT,
         summary="Start a multipart upload of one file; answers the bare {uploadId}",
         request=UploadStartSerializer,
     )
@@ -125,6 +133,7 @@ class UploadStartView(ModelApiView):
 
 class UploadPartView(ModelApiView):
     @extend_schema(
+        responses=OpenApiTypes.OBJECT,
         summary="Upload one part (the raw body); answers the bare {ETag}",
         parameters=[
             OpenApiParameter(name, str, required=True) for name in (*UPLOAD_FIELDS, "partNumber")
@@ -146,7 +155,11 @@ class UploadPartView(ModelApiView):
 
 
 class UploadDoneView(ModelApiView):
-    @extend_schema(summary="Complete a multipart upload", request=UploadDoneSerializer)
+    @extend_schema(
+        responses=OpenApiTypes.OBJECT,
+        summary="Complete a multipart upload",
+        request=UploadDoneSerializer,
+    )
     def post(self, request, tenant):
         tenant = get_tenant(request.user, tenant, Role.EDITOR)
         body = self.body((*UPLOAD_FIELDS, "parts"))
@@ -157,7 +170,11 @@ class UploadDoneView(ModelApiView):
 
 
 class UploadAbortView(ModelApiView):
-    @extend_schema(summary="Abort a multipart upload", request=UploadAbortSerializer)
+    @extend_schema(
+        responses=OpenApiTypes.OBJECT,
+        summary="Abort a multipart upload",
+        request=UploadAbortSerializer,
+    )
     def post(self, request, tenant):
         tenant = get_tenant(request.user, tenant, Role.EDITOR)
         upload = self.upload(tenant, self.body(UPLOAD_FIELDS))
@@ -167,6 +184,7 @@ class UploadAbortView(ModelApiView):
 
 class UploadPresignView(ModelApiView):
     @extend_schema(
+        responses=OpenApiTypes.OBJECT,
         summary="Presigned URLs for parts of an upload (PUT each part's bytes to its URL)",
         request=UploadPresignSerializer,
     )
@@ -200,6 +218,7 @@ class UploadPresignView(ModelApiView):
 
 class UploadArchiveView(ModelApiView):
     @extend_schema(
+        responses=OpenApiTypes.OBJECT,
         summary="Upload a whole version as one tar, tar.gz or zip archive (the raw body)",
         parameters=[
             OpenApiParameter("modelName", str, required=True),
@@ -232,6 +251,7 @@ class UploadArchiveView(ModelApiView):
 
 class DownloadView(ModelApiView):
     @extend_schema(
+        responses=OpenApiTypes.OBJECT,
         summary="A presigned URL to download one model file",
         parameters=[OpenApiParameter(name, str, required=True) for name in FILE_FIELDS],
     )
