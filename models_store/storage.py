@@ -1,16 +1,32 @@
 """Object storage behind one interface: S3 (MinIO, AWS, Ceph) in production, a folder on the local
-disk in the embedded default. Buckets are per tenant; keys are `<model>/<version>/<file>`."""
+disk in the embedded default. Buckets are per tenant; keys are `<model>/<version>/<file>`.
+
+Both stores speak the same multipart protocol (start, parts, complete, abort) and stream bytes
+through a bounded buffer (`CHUNK_SIZE`), so no file or part is ever held whole in memory.
+"""
 
 import functools
+import hashlib
+import os
+import re
 import shutil
+import tempfile
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 from django.conf import settings
 
 from workers.errors import PermanentError, TransientError
+
+# The largest piece of a stream held in memory at once.
+CHUNK_SIZE = 1024 * 1024
+# Objects written from a stream of known size (archive members) go up in parts of this size.
+STREAM_PART_SIZE = 8 * 1024 * 1024
 
 _TRANSIENT_S3_CODES = {
     "SlowDown",
@@ -24,17 +40,37 @@ _TRANSIENT_S3_CODES = {
 class S3ObjectStore:
     def __init__(self, endpoint_url, access_key_id, secret_access_key, region):
         self.endpoint_url = endpoint_url
+        credentials = {
+            "endpoint_url": endpoint_url,
+            "aws_access_key_id": access_key_id,
+            "aws_secret_access_key": secret_access_key,
+            "region_name": region,
+        }
+        settings_for_all = {
+            "connect_timeout": 5,
+            "read_timeout": 60,
+            # Part bodies are streams that can't be read twice: hashing them for the signature
+            # (botocore's default over plain HTTP) or for a checksum would mean buffering whole
+            # parts. S3 does not require either for these calls.
+            "s3": {"addressing_style": "path", "payload_signing_enabled": False},
+            "request_checksum_calculation": "when_required",
+            "response_checksum_validation": "when_required",
+        }
         self.client = boto3.client(
             "s3",
-            endpoint_url=endpoint_url,
-            aws_access_key_id=access_key_id,
-            aws_secret_access_key=secret_access_key,
-            region_name=region,
+            **credentials,
+            config=Config(retries={"mode": "standard", "max_attempts": 3}, **settings_for_all),
+        )
+        # A streamed part can't be sent again, so its client does not retry: the caller does,
+        # with the same part (the reference CLI and browsers retry failed parts). Its bodies are
+        # iterables, which botocore sends as they come but its parameter check does not know.
+        self.stream_client = boto3.client(
+            "s3",
+            **credentials,
             config=Config(
-                connect_timeout=5,
-                read_timeout=60,
-                retries={"mode": "standard", "max_attempts": 3},
-                s3={"addressing_style": "path"},
+                retries={"mode": "standard", "max_attempts": 1},
+                parameter_validation=False,
+                **settings_for_all,
             ),
         )
 
@@ -101,12 +137,317 @@ class S3ObjectStore:
     def check(self):
         self._call("list_buckets")
 
+    # --- objects ----------------------------------------------------------------------------
+
+    def create_multipart_upload(self, bucket, key):
+        return self._call("create_multipart_upload", Bucket=bucket, Key=key)["UploadId"]
+
+    def upload_part(self, bucket, key, upload_id, part_number, stream, length):
+        """Send `length` bytes read from `stream` as one part; returns the part's ETag."""
+        body = ExactLengthReader(stream, length)
+        try:
+            # An iterable of 1 MiB chunks: a file-like body would be sent 16 KiB at a time.
+            response = self.stream_client.upload_part(
+                Bucket=bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=part_number,
+                Body=body.chunks(),
+                ContentLength=length,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise self._translate("upload_part", exc) from exc
+        body.check_complete()
+        return response["ETag"]
+
+    def complete_multipart_upload(self, bucket, key, upload_id, parts):
+        """`parts` are (part number, ETag) pairs in order. Returns (size, ETag) of the object."""
+        response = self._call(
+            "complete_multipart_upload",
+            Bucket=bucket,
+            Key=key,
+            UploadId=upload_id,
+            MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etag} for n, etag in parts]},
+        )
+        head = self._call("head_object", Bucket=bucket, Key=key)
+        return head["ContentLength"], response.get("ETag", head.get("ETag", ""))
+
+    def abort_multipart_upload(self, bucket, key, upload_id):
+        try:
+            self._call("abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id)
+        except PermanentError as exc:
+            if "NoSuchUpload" not in str(exc) and "NoSuchBucket" not in str(exc):
+                raise
+
+    def list_multipart_uploads(self, bucket):
+        """Unfinished multipart uploads in the bucket, as (key, upload id, started at)."""
+        paginator = self.client.get_paginator("list_multipart_uploads")
+        try:
+            for page in paginator.paginate(Bucket=bucket):
+                for upload in page.get("Uploads", []):
+                    yield upload["Key"], upload["UploadId"], upload["Initiated"]
+        except (ClientError, BotoCoreError) as exc:
+            raise self._translate("list_multipart_uploads", exc) from exc
+
+    def put_stream(self, bucket, key, stream, length):
+        """Write an object from a stream of known length (an archive member); returns its ETag."""
+        config = TransferConfig(
+            multipart_threshold=STREAM_PART_SIZE,
+            multipart_chunksize=STREAM_PART_SIZE,
+            use_threads=False,
+        )
+        try:
+            self.client.upload_fileobj(
+                ExactLengthReader(stream, length), bucket, key, Config=config
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise self._translate("upload", exc) from exc
+        return self._call("head_object", Bucket=bucket, Key=key)["ETag"]
+
+    def list_objects(self, bucket, prefix=""):
+        """Every object under `prefix`, as (key, size, ETag)."""
+        paginator = self.client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    yield item["Key"], item["Size"], item.get("ETag", "")
+        except (ClientError, BotoCoreError) as exc:
+            raise self._translate("list_objects_v2", exc) from exc
+
+    def delete_objects(self, bucket, keys):
+        keys = list(keys)
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": key} for key in keys[start : start + 1000]]
+            self._call("delete_objects", Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+
+    def delete_prefix(self, bucket, prefix):
+        self.delete_objects(bucket, [key for key, _, _ in self.list_objects(bucket, prefix)])
+
+    def presigned_part_url(self, bucket, key, upload_id, part_number, expires, base_url):
+        return self.client.generate_presigned_url(
+            "upload_part",
+            Params={"Bucket": bucket, "Key": key, "UploadId": upload_id, "PartNumber": part_number},
+            ExpiresIn=expires,
+        )
+
+    def presigned_download_url(self, bucket, key, expires, base_url):
+        return self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires
+        )
+
+    def object_size(self, bucket, key):
+        """The object's size, or None if there is no such object."""
+        try:
+            return self.client.head_object(Bucket=bucket, Key=key)["ContentLength"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise self._translate("head_object", exc) from exc
+        except BotoCoreError as exc:
+            raise self._translate("head_object", exc) from exc
+
+
+class ExactLengthReader:
+    """Reads exactly `length` bytes from `stream`, never more; a short stream is an error.
+
+    Wraps a request body so a part or archive member is sent to storage piece by piece."""
+
+    def __init__(self, stream, length):
+        self.stream = stream
+        self.remaining = length
+
+    def read(self, size=-1):
+        """Up to `size` bytes (all that remain if `size` is negative, which callers here never
+        ask for with large objects), filling the request unless the object ends first."""
+        wanted = self.remaining if size is None or size < 0 else min(size, self.remaining)
+        pieces = []
+        while wanted > 0:
+            data = self.stream.read(min(wanted, CHUNK_SIZE))
+            if not data:
+                raise PermanentError(f"The stream ended {self.remaining} bytes early.")
+            pieces.append(data)
+            wanted -= len(data)
+            self.remaining -= len(data)
+        return b"".join(pieces)
+
+    def chunks(self):
+        while data := self.read(CHUNK_SIZE):
+            yield data
+
+    def check_complete(self):
+        if self.remaining:
+            raise PermanentError(f"The stream ended {self.remaining} bytes early.")
+
+
+def multipart_etag(part_digests):
+    """S3's ETag for a multipart object: MD5 of the parts' MD5s, then `-<number of parts>`."""
+    combined = hashlib.md5(b"".join(part_digests), usedforsecurity=False).hexdigest()
+    return f'"{combined}-{len(part_digests)}"'
+
+
+_LOCAL_UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
+
 
 class FilesystemObjectStore:
-    """Buckets are folders under `root`; the embedded default's storage."""
+    """Buckets are folders under `root`; the embedded default's storage.
+
+    Multipart parts are staged under `root/.staging/<bucket>/<upload id>/` (bucket names can't
+    start with a dot) and assembled on completion into a temporary file that is renamed into
+    place, so a reader never sees half a file."""
 
     def __init__(self, root):
         self.root = Path(root)
+
+    def _object_path(self, bucket, key):
+        # Keys are validated by the API (models_store.validation); this is a second fence.
+        path = (self.bucket_path(bucket) / key).resolve()
+        if not path.is_relative_to(self.bucket_path(bucket).resolve()):
+            raise PermanentError(f"Key {key!r} leaves the bucket.")
+        return path
+
+    def _staging(self, bucket, upload_id):
+        if not _LOCAL_UPLOAD_ID.match(upload_id):
+            raise PermanentError("NoSuchUpload: the upload id is not one of ours.")
+        return self.root / ".staging" / bucket / upload_id
+
+    def _write_atomically(self, target, chunks):
+        """Write the chunks to a temporary file beside `target`, then rename it into place."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".part-")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                for chunk in chunks:
+                    out.write(chunk)
+            os.replace(temporary, target)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+    @staticmethod
+    def _chunks(stream, digest):
+        while data := stream.read(CHUNK_SIZE):
+            digest.update(data)
+            yield data
+
+    def create_multipart_upload(self, bucket, key):
+        if not self.bucket_exists(bucket):
+            raise PermanentError(f"NoSuchBucket: bucket {bucket} does not exist.")
+        self._object_path(bucket, key)
+        upload_id = uuid.uuid4().hex
+        self._staging(bucket, upload_id).mkdir(parents=True)
+        return upload_id
+
+    def upload_part(self, bucket, key, upload_id, part_number, stream, length):
+        staging = self._staging(bucket, upload_id)
+        if not staging.is_dir():
+            raise PermanentError("NoSuchUpload: the upload does not exist or has ended.")
+        digest = hashlib.md5(usedforsecurity=False)
+        body = ExactLengthReader(stream, length)
+        self._write_atomically(staging / f"{part_number:05d}", self._chunks(body, digest))
+        body.check_complete()
+        return f'"{digest.hexdigest()}"'
+
+    def complete_multipart_upload(self, bucket, key, upload_id, parts):
+        staging = self._staging(bucket, upload_id)
+        if not staging.is_dir():
+            raise PermanentError("NoSuchUpload: the upload does not exist or has ended.")
+        digests, paths = [], []
+        for number, etag in parts:
+            path = staging / f"{number:05d}"
+            if not path.is_file():
+                raise PermanentError(f"InvalidPart: part {number} was not uploaded.")
+            digest = hashlib.md5(usedforsecurity=False)
+            with path.open("rb") as part:
+                for _ in self._chunks(part, digest):
+                    pass
+            if f'"{digest.hexdigest()}"' != f'"{etag.strip(chr(34))}"':
+                raise PermanentError(f"InvalidPart: part {number}'s ETag does not match.")
+            digests.append(digest.digest())
+            paths.append(path)
+
+        def assembled():
+            for path in paths:
+                with path.open("rb") as part:
+                    yield from iter(lambda part=part: part.read(CHUNK_SIZE), b"")
+
+        target = self._object_path(bucket, key)
+        self._write_atomically(target, assembled())
+        shutil.rmtree(staging, ignore_errors=True)
+        return target.stat().st_size, multipart_etag(digests)
+
+    def abort_multipart_upload(self, bucket, key, upload_id):
+        shutil.rmtree(self._staging(bucket, upload_id), ignore_errors=True)
+
+    def list_multipart_uploads(self, bucket):
+        """Unfinished uploads, as (key, upload id, started at); staging does not record keys,
+        and aborting needs none."""
+        staging = self.root / ".staging" / bucket
+        if not staging.is_dir():
+            return
+        for folder in sorted(staging.iterdir()):
+            started = datetime.fromtimestamp(folder.stat().st_mtime, tz=UTC)
+            yield "", folder.name, started
+
+    def put_stream(self, bucket, key, stream, length):
+        digest = hashlib.md5(usedforsecurity=False)
+        body = ExactLengthReader(stream, length)
+        self._write_atomically(self._object_path(bucket, key), self._chunks(body, digest))
+        body.check_complete()
+        return f'"{digest.hexdigest()}"'
+
+    def list_objects(self, bucket, prefix=""):
+        """Every object under `prefix`, as (key, size, ETag). Computing an MD5 for each file on
+        every listing would read all the bytes, so ETags are empty here."""
+        base = self.bucket_path(bucket)
+        if not base.is_dir():
+            return
+        for directory, _, names in os.walk(base):
+            for name in sorted(names):
+                if name.startswith(".part-"):
+                    continue  # a write in progress
+                path = Path(directory) / name
+                key = path.relative_to(base).as_posix()
+                if key.startswith(prefix):
+                    yield key, path.stat().st_size, ""
+
+    def delete_objects(self, bucket, keys):
+        for key in keys:
+            path = self._object_path(bucket, key)
+            path.unlink(missing_ok=True)
+            self._remove_empty_parents(bucket, path.parent)
+
+    def delete_prefix(self, bucket, prefix):
+        folder = self._object_path(bucket, prefix)
+        shutil.rmtree(folder, ignore_errors=True)
+        self._remove_empty_parents(bucket, folder.parent)
+
+    def _remove_empty_parents(self, bucket, folder):
+        base = self.bucket_path(bucket).resolve()
+        while folder != base and folder.is_relative_to(base):
+            try:
+                folder.rmdir()
+            except OSError:
+                return  # not empty, or already gone
+            folder = folder.parent
+
+    def presigned_part_url(self, bucket, key, upload_id, part_number, expires, base_url):
+        from models_store import signed_urls
+
+        token = signed_urls.sign_part(bucket, key, upload_id, part_number)
+        return f"{base_url}{signed_urls.part_path(token)}"
+
+    def presigned_download_url(self, bucket, key, expires, base_url):
+        from models_store import signed_urls
+
+        token = signed_urls.sign_download(bucket, key)
+        return f"{base_url}{signed_urls.download_path(token)}"
+
+    def open_object(self, bucket, key):
+        return self._object_path(bucket, key).open("rb")
+
+    def object_size(self, bucket, key):
+        path = self._object_path(bucket, key)
+        return path.stat().st_size if path.is_file() else None
 
     def bucket_path(self, bucket):
         return self.root / bucket

@@ -195,8 +195,16 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # row is reconciled again anyway (repairs changes made behind the platform's back).
 MODELPORT_RESYNC_SECONDS = _int("MODELPORT_RESYNC_SECONDS", 60, minimum=1)
 MODELPORT_RESYNC_STALE_SECONDS = _int("MODELPORT_RESYNC_STALE_SECONDS", 600, minimum=1)
+# How often each tenant's model index is compared with its bucket (and abandoned uploads
+# aborted), and how old an unfinished multipart upload may get.
+MODELPORT_MODEL_SYNC_SECONDS = _int("MODELPORT_MODEL_SYNC_SECONDS", 300, minimum=1)
+MODELPORT_UPLOAD_MAX_AGE_HOURS = _int("MODELPORT_UPLOAD_MAX_AGE_HOURS", 24, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "resync": {"task": "workers.tasks.resync", "schedule": float(MODELPORT_RESYNC_SECONDS)},
+    "resync-models": {
+        "task": "workers.model_tasks.resync_models",
+        "schedule": float(MODELPORT_MODEL_SYNC_SECONDS),
+    },
 }
 
 # --- Object storage -------------------------------------------------------------------------
@@ -220,6 +228,14 @@ if S3_ENDPOINT_URL:
     }
 else:
     MODELPORT_STORAGE = {"backend": "filesystem", "root": str(DATA_DIR / "storage")}
+
+# Model uploads: how long presigned URLs stay valid, and the limits on one archive upload
+# (total unpacked bytes and number of files). Request bodies that are spooled to disk (archives,
+# and every body under ASGI) go to FILE_UPLOAD_TEMP_DIR (the system's temporary folder if unset).
+MODELPORT_PRESIGNED_URL_SECONDS = _int("MODELPORT_PRESIGNED_URL_SECONDS", 3600, minimum=60)
+MODELPORT_ARCHIVE_MAX_BYTES = _int("MODELPORT_ARCHIVE_MAX_BYTES", 20 * 1024**3, minimum=1)
+MODELPORT_ARCHIVE_MAX_FILES = _int("MODELPORT_ARCHIVE_MAX_FILES", 10_000, minimum=1)
+FILE_UPLOAD_TEMP_DIR = env.str("FILE_UPLOAD_TEMP_DIR", default="") or None
 
 # --- Orchestrator ---------------------------------------------------------------------------
 

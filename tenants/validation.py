@@ -19,6 +19,8 @@ TENANT_NAME_MAX = 30
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 RESERVED_NAMES = {"default", "modelport", "ingress-nginx"}
 
+# Quota keys Modelport enforces itself (not part of the Kubernetes ResourceQuota).
+PLATFORM_QUOTA_KEYS = ("maxEndpoints", "maxStorageBytes")
 QUOTA_QUANTITIES = ("requests.cpu", "limits.cpu", "requests.memory", "limits.memory")
 GPU_QUOTA = re.compile(r"^requests\.[a-z0-9.-]+\.[a-z]+/gpu$")
 
@@ -64,16 +66,17 @@ def validate_scope(scope):
 
 
 def validate_quota(quota):
-    """The reference quota: `maxEndpoints` and Kubernetes quantities; `{}` means no limits."""
+    """The reference quota: `maxEndpoints` and Kubernetes quantities, plus `maxStorageBytes` (the
+    tenant's model storage, in bytes); `{}` means no limits."""
     if quota is None:
         return {}
     if not isinstance(quota, dict):
         raise ValidationError('The quota must be an object, for example {"maxEndpoints": 5}.')
     errors, clean = {}, {}
     for key, value in quota.items():
-        if key == "maxEndpoints":
+        if key in PLATFORM_QUOTA_KEYS:
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                errors[key] = "maxEndpoints must be a whole number, 0 or more."
+                errors[key] = f"{key} must be a whole number, 0 or more."
             else:
                 clean[key] = value
         elif key in QUOTA_QUANTITIES:
@@ -91,8 +94,8 @@ def validate_quota(quota):
                 clean[key] = value
         else:
             errors[key] = (
-                "Unknown quota key; use maxEndpoints, requests.cpu, limits.cpu, requests.memory, "
-                "limits.memory or requests.<vendor>/gpu."
+                "Unknown quota key; use maxEndpoints, maxStorageBytes, requests.cpu, limits.cpu, "
+                "requests.memory, limits.memory or requests.<vendor>/gpu."
             )
     for resource in ("cpu", "memory"):
         request, limit = clean.get(f"requests.{resource}"), clean.get(f"limits.{resource}")

@@ -10,6 +10,8 @@ import hashlib
 
 from django.conf import settings
 
+from tenants.validation import PLATFORM_QUOTA_KEYS
+
 MANAGED_BY = "app.kubernetes.io/managed-by"
 TENANT_LABEL = "modelport.io/tenant"
 COMPONENT_LABEL = "modelport.io/component"
@@ -104,7 +106,7 @@ def tenant_manifests(tenant, bindings, tls_secret=None):
     }
     objects = [namespace]
 
-    hard = {key: value for key, value in tenant.quota.items() if key != "maxEndpoints"}
+    hard = {key: value for key, value in tenant.quota.items() if key not in PLATFORM_QUOTA_KEYS}
     if hard:
         objects.append(_object("v1", "ResourceQuota", QUOTA_NAME, name, spec={"hard": hard}))
 

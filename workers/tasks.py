@@ -143,3 +143,7 @@ def _resync(orchestrator):
         logger.warning("removing orphaned tenant namespace %s", name)
         orchestrator.delete_orphan(name)
     return {"reconciled": len(due), "orphans_removed": len(orphans)}
+
+
+# Model store tasks live in their own module; importing it here registers them with Celery.
+from workers import model_tasks  # noqa: E402, F401

@@ -1,0 +1,106 @@
+"""The model index: which versions and files a tenant has, and which uploads are in progress.
+
+Storage holds the bytes and is the source of truth for them; these rows make listing, quotas and
+permissions cheap, and a periodic task (workers.model_tasks.sync_model_index) repairs them when
+objects are added or removed behind the platform's back.
+"""
+
+from django.conf import settings
+from django.db import models
+
+from tenants.models import Tenant
+
+
+class VersionState(models.TextChoices):
+    UPLOADING = "Uploading"
+    READY = "Ready"
+    DELETING = "Deleting"
+
+
+class ModelVersion(models.Model):
+    """`<tenant bucket>/<name>/<version>/`: one version of one model."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="model_versions")
+    name = models.CharField(max_length=100)
+    version = models.PositiveBigIntegerField()
+    state = models.CharField(
+        max_length=16, choices=VersionState.choices, default=VersionState.UPLOADING
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["tenant", "name", "version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "name", "version"], name="one_model_version_per_tenant"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.tenant.name}/{self.prefix}"
+
+    @property
+    def prefix(self):
+        return f"{self.name}/{self.version}/"
+
+
+class ModelFile(models.Model):
+    """One object of a version. `path` is relative to the version folder; `etag` is the storage
+    checksum (S3's ETag; the filesystem backend computes the same MD5-based value)."""
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="files")
+    path = models.CharField(max_length=1024)
+    size = models.PositiveBigIntegerField()
+    etag = models.CharField(max_length=80, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["model_version", "path"]
+        constraints = [
+            models.UniqueConstraint(fields=["model_version", "path"], name="one_file_per_path")
+        ]
+
+    def __str__(self):
+        return f"{self.model_version.prefix}{self.path}"
+
+    @property
+    def key(self):
+        return f"{self.model_version.prefix}{self.path}"
+
+
+class MultipartUpload(models.Model):
+    """A multipart upload that has started and not yet completed or been aborted.
+
+    `part_sizes` maps part numbers (as strings) to the bytes accepted for them, so the storage
+    quota can count bytes in flight; rows older than MODELPORT_UPLOAD_MAX_AGE_HOURS are aborted.
+    """
+
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="uploads"
+    )
+    path = models.CharField(max_length=1024)
+    upload_id = models.CharField(max_length=1024, unique=True)
+    part_sizes = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["created_at"])]
+
+    def __str__(self):
+        return f"{self.model_version.prefix}{self.path} ({self.upload_id[:12]}…)"
+
+    @property
+    def key(self):
+        return f"{self.model_version.prefix}{self.path}"
+
+    @property
+    def bytes_received(self):
+        return sum(self.part_sizes.values())

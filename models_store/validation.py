@@ -1,0 +1,123 @@
+"""Checks on model input. Each function returns the clean value or raises ApiError with a stable
+code and a sentence that says what is wrong."""
+
+import re
+
+from portal.api.exceptions import ApiError
+
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+# S3 keys are at most 1024 bytes; leave room for `<model>/<version>/`.
+FILE_PATH_MAX_BYTES = 900
+MAX_VERSION = 10**15
+# S3's limits, which the filesystem backend keeps too so clients behave the same on both.
+MAX_PART_NUMBER = 10_000
+MAX_PART_BYTES = 5 * 1024**3
+
+
+def model_name(value):
+    if not isinstance(value, str) or not value:
+        raise ApiError("invalid_model_name", "modelName is required.", fields={"modelName": []})
+    if not MODEL_NAME.match(value) or ".." in value:
+        raise ApiError(
+            "invalid_model_name",
+            "modelName must be 1 to 100 letters, digits, dots, hyphens or underscores, starting "
+            f"with a letter or digit; {value!r} is not.",
+            fields={"modelName": ["Invalid model name."]},
+        )
+    return value
+
+
+def model_version(value):
+    """Versions are positive whole numbers; the reference sends them as numbers or strings."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_VERSION:
+        raise ApiError(
+            "invalid_version",
+            f"modelVersion must be a positive whole number such as 1; {value!r} is not.",
+            fields={"modelVersion": ["Must be a positive whole number."]},
+        )
+    return value
+
+
+def file_path(value, field="fileName"):
+    """A relative path inside the version folder: `/` separates subfolders; no empty, `.` or
+    `..` segments, no leading `/`, no backslashes or control characters."""
+
+    def bad(reason):
+        return ApiError(
+            "invalid_file_name",
+            f"{field} {reason}; {value!r} is not allowed.",
+            fields={field: [reason[0].upper() + reason[1:] + "."]},
+        )
+
+    if not isinstance(value, str) or not value:
+        raise ApiError("invalid_file_name", f"{field} is required.", fields={field: []})
+    if value.startswith("/"):
+        raise bad("must be a relative path")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value) or "\\" in value:
+        raise bad("must not contain control characters or backslashes")
+    if any(segment in ("", ".", "..") for segment in value.split("/")):
+        raise bad("must not contain empty, '.' or '..' path segments")
+    if len(value.encode()) > FILE_PATH_MAX_BYTES:
+        raise bad(f"must be at most {FILE_PATH_MAX_BYTES} bytes long")
+    return value
+
+
+def part_number(value):
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = 0
+    if isinstance(value, bool) or not 1 <= number <= MAX_PART_NUMBER:
+        raise ApiError(
+            "invalid_part_number",
+            f"partNumber must be a whole number from 1 to {MAX_PART_NUMBER}; {value!r} is not.",
+            fields={"partNumber": ["Invalid part number."]},
+        )
+    return number
+
+
+def upload_id(value):
+    if not isinstance(value, str) or not value or len(value) > 1024:
+        raise ApiError("invalid_upload_id", "uploadId is required.", fields={"uploadId": []})
+    return value
+
+
+def overwrite_flag(value):
+    if value in (None, False, "", "false", "0", "no"):
+        return False
+    if value in (True, "true", "1", "yes"):
+        return True
+    raise ApiError(
+        "invalid_overwrite",
+        f"overwrite must be true or false; {value!r} is not.",
+        fields={"overwrite": ["Must be true or false."]},
+    )
+
+
+def parts_list(value):
+    """The `parts` of upload/done: [{"ETag": "...", "PartNumber": 1}, ...], as S3 takes them."""
+    if not isinstance(value, list) or not value:
+        raise ApiError(
+            "invalid_parts",
+            'parts must be a non-empty list such as [{"ETag": "...", "PartNumber": 1}].',
+            fields={"parts": ["Must be a non-empty list."]},
+        )
+    clean = []
+    for item in value:
+        if not isinstance(item, dict) or not isinstance(item.get("ETag"), str):
+            raise ApiError(
+                "invalid_parts",
+                'Each part must be an object with "ETag" and "PartNumber".',
+                fields={"parts": ["Each part needs ETag and PartNumber."]},
+            )
+        clean.append((part_number(item.get("PartNumber")), item["ETag"]))
+    numbers = [number for number, _ in clean]
+    if numbers != sorted(set(numbers)):
+        raise ApiError(
+            "invalid_parts",
+            "parts must be in ascending PartNumber order, each number once.",
+            fields={"parts": ["Parts out of order or repeated."]},
+        )
+    return clean
