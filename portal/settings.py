@@ -195,8 +195,14 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # row is reconciled again anyway (repairs changes made behind the platform's back).
 MODELPORT_RESYNC_SECONDS = _int("MODELPORT_RESYNC_SECONDS", 60, minimum=1)
 MODELPORT_RESYNC_STALE_SECONDS = _int("MODELPORT_RESYNC_STALE_SECONDS", 600, minimum=1)
+# How often endpoint status (pods, replicas) is read from the cluster.
+MODELPORT_STATUS_SECONDS = _int("MODELPORT_STATUS_SECONDS", 15, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "resync": {"task": "workers.tasks.resync", "schedule": float(MODELPORT_RESYNC_SECONDS)},
+    "sync-endpoint-status": {
+        "task": "workers.tasks.sync_endpoint_status",
+        "schedule": float(MODELPORT_STATUS_SECONDS),
+    },
 }
 
 # --- Object storage -------------------------------------------------------------------------
@@ -236,6 +242,10 @@ if KUBECONFIG and not Path(KUBECONFIG).is_file():
     _fail("KUBECONFIG", f"points to {KUBECONFIG!r}, which is not a readable file.")
 # Seconds for every call to the Kubernetes API server.
 MODELPORT_KUBE_TIMEOUT = _int("MODELPORT_KUBE_TIMEOUT", 15, minimum=1)
+# The Kubernetes version whose schema serving templates are checked against when saved.
+MODELPORT_KUBERNETES_VERSION = env.str("MODELPORT_KUBERNETES_VERSION", default="1.34.0")
+if not re.fullmatch(r"1\.\d+\.\d+", MODELPORT_KUBERNETES_VERSION):
+    _fail("MODELPORT_KUBERNETES_VERSION", "must look like 1.34.0.")
 # Where the gateway and the ingress controller run: tenants' network policies admit only them.
 MODELPORT_GATEWAY_NAMESPACE = env.str("MODELPORT_GATEWAY_NAMESPACE", default="modelport")
 MODELPORT_INGRESS_NAMESPACE = env.str("MODELPORT_INGRESS_NAMESPACE", default="ingress-nginx")
