@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
 
 from endpoints import services
 from endpoints.models import Endpoint, ServingTemplate, ServingTemplateFile
@@ -30,6 +31,8 @@ class ServingTemplateFileInline(admin.StackedInline):
     model = ServingTemplateFile
     formset = ServingTemplateFileFormSet
     extra = 0
+    # YAML is whitespace-sensitive: keep the text exactly as typed.
+    formfield_overrides = {models.TextField: {"strip": False}}
 
 
 @admin.register(ServingTemplate)

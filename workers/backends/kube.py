@@ -83,10 +83,11 @@ class KubeClient:
             auth_settings=["BearerToken"],
         )
         _, url, headers, _, _ = serialized
-        payload = json.dumps(body) if body is not None else None
+        # The body goes as an object: the client serializes JSON and apply (YAML) bodies itself,
+        # and a string would be sent as a JSON string instead of an object.
         try:
             response = self.api.call_api(
-                method, url, header_params=headers, body=payload, _request_timeout=self.timeout
+                method, url, header_params=headers, body=body, _request_timeout=self.timeout
             )
             response.read()
         except urllib3.exceptions.HTTPError as exc:
