@@ -10,7 +10,7 @@ export MODELPORT_DATA_DIR ?= $(CURDIR)/.modelport
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/modelport
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test lint format venv clean
+.PHONY: run test lint format venv clean bench-endpoints
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ format: venv
 
 test: venv lint
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest
+
+# Benchmarks are not part of `make test`: they print figures for people to compare.
+bench-endpoints: venv
+	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python bench/endpoints/run.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
