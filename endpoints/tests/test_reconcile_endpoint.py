@@ -228,6 +228,19 @@ def test_a_permanent_error_is_written_to_phase_and_message(kube, namespace, make
     assert endpoint.observed_generation == 0
 
 
+def test_an_mtls_ingress_is_not_published_for_a_tenant_without_a_ca(
+    kube, namespace, make_endpoint, tenant
+):
+    tenant.ca_cert = ""
+    tenant.save()
+    endpoint = reconcile(make_endpoint())
+    assert endpoint.phase == Phase.FAILED
+    assert "no client CA certificate" in endpoint.message
+    assert objects_of(kube) == []
+    # KServe's template has no ingress of ours: it is applied.
+    assert reconcile(make_endpoint("other", serving="kserve")).phase == Phase.PROVISIONING
+
+
 def test_an_unprovisioned_tenant_makes_the_reconcile_wait(kube, namespace, make_endpoint, tenant):
     tenant.observed_generation = 0
     tenant.save()
@@ -364,13 +377,15 @@ def test_kserve_status_counts_ready_pods(kube, namespace, make_endpoint):
 
 
 def test_a_status_cycle_lists_pods_and_deployments_once_per_namespace(
-    kube, namespace, make_endpoint, make_user
+    kube, namespace, make_endpoint, ca_pem
 ):
     from tenants.models import Tenant
 
     for name in ("one", "two", "three"):
         reconcile(make_endpoint(name))
-    second = Tenant.objects.create(name="second", scope="g2", observed_generation=1, phase="Ready")
+    second = Tenant.objects.create(
+        name="second", scope="g2", ca_cert=ca_pem, observed_generation=1, phase="Ready"
+    )
     kube.put_object({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "second"}})
     for name in ("four", "five"):
         reconcile(make_endpoint(name, tenant=second))

@@ -17,6 +17,7 @@ from workers.manifests import (
 )
 from workers.pod_status import summarize_endpoints
 
+AUTH_TLS_SECRET_ANNOTATION = "nginx.ingress.kubernetes.io/auth-tls-secret"
 # The kinds a tenant's namespace holds besides the namespace itself; pruning looks at these.
 TENANT_KINDS = ("ResourceQuota", "LimitRange", "NetworkPolicy", "Role", "RoleBinding", "Secret")
 
@@ -26,6 +27,11 @@ class EndpointObject(NamedTuple):
     namespace: str
     name: str
     endpoint: str
+
+
+def _verifies_client_certificates(manifest):
+    annotations = manifest["metadata"].get("annotations") or {}
+    return manifest["kind"] == "Ingress" and AUTH_TLS_SECRET_ANNOTATION in annotations
 
 
 def _key(manifest):
@@ -115,6 +121,13 @@ class KubernetesOrchestrator:
             manifests = render_endpoint_manifests(endpoint)
         except TemplateError as exc:
             raise PermanentError(f"Serving template {endpoint.serving.name}: {exc}") from exc
+        if not endpoint.tenant.ca_cert and any(map(_verifies_client_certificates, manifests)):
+            # ingress-nginx serves a location whose CA secret is missing without checking
+            # clients at all: refuse rather than publish an open endpoint.
+            raise PermanentError(
+                f"Tenant {endpoint.tenant.name} has no client CA certificate, so the ingress "
+                "could not verify clients; a platform admin must give the tenant its CA."
+            )
         for manifest in manifests:
             self.kube.apply(manifest)
         wanted = {_key(m) for m in manifests}
