@@ -98,7 +98,7 @@ class Endpoint(models.Model):
 
     @property
     def url(self):
-        return f"{self.host}:443"
+        return endpoint_url(self.name, self.tenant.name)
 
     @property
     def is_up_to_date(self):
@@ -107,3 +107,8 @@ class Endpoint(models.Model):
 
 def endpoint_host(endpoint_name, tenant_name):
     return f"{endpoint_name}-{tenant_name}.{settings.MODELPORT_DOMAIN}"
+
+
+def endpoint_url(endpoint_name, tenant_name):
+    """What clients dial: the reference's `<endpoint>-<tenant>.<domain>:443`."""
+    return f"{endpoint_host(endpoint_name, tenant_name)}:443"

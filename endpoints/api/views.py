@@ -10,7 +10,7 @@ from endpoints.api.serializers import (
     list_status,
     serving_template,
 )
-from endpoints.models import Endpoint, ServingTemplate, endpoint_host
+from endpoints.models import Endpoint, ServingTemplate, endpoint_url
 from portal.api.exceptions import NotFound
 from portal.api.responses import envelope
 from portal.api.views import ApiView
@@ -53,7 +53,11 @@ class EndpointsView(ApiView):
         return self.paginate(
             "endpoints",
             endpoints,
-            lambda e: {"name": e.name, "url": _url(e.name, tenant), "status": list_status(e)},
+            lambda e: {
+                "name": e.name,
+                "url": endpoint_url(e.name, tenant.name),
+                "status": list_status(e),
+            },
         )
 
     @extend_schema(summary="Create an endpoint (editors)", request=EndpointCreateSerializer)
@@ -80,10 +84,6 @@ class EndpointsView(ApiView):
         endpoint = get_endpoint(request.user, tenant, data["endpointName"], role=Role.EDITOR)
         services.request_endpoint_deletion(endpoint)
         return envelope("DELETED", {"url": endpoint.url})
-
-
-def _url(name, tenant):
-    return f"{endpoint_host(name, tenant.name)}:443"
 
 
 class EndpointDetailView(ApiView):
