@@ -1,6 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
-from django.db import models
+from django.db import models, transaction
 
 from endpoints import services
 from endpoints.models import Endpoint, ServingTemplate, ServingTemplateFile
@@ -44,10 +44,10 @@ class ServingTemplateAdmin(admin.ModelAdmin):
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         if change:
-            # Endpoints using the template get the new objects on their next reconcile.
-            using = Endpoint.objects.filter(serving=form.instance, deletion_requested_at=None)
-            services.request_resync(using)
-            messages.info(request, f"{using.count()} endpoint(s) will be reconciled.")
+            # Endpoints using the template are reconciled with the new files once they commit.
+            using = list(Endpoint.objects.filter(serving=form.instance, deletion_requested_at=None))
+            transaction.on_commit(lambda: services.request_resync(using))
+            messages.info(request, f"{len(using)} endpoint(s) will be reconciled.")
 
 
 @admin.register(Endpoint)

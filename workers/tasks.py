@@ -303,7 +303,9 @@ def _resync_endpoints(orchestrator, settled, stale):
         Endpoint.objects.filter(
             Q(observed_generation__lt=F("generation"), updated_at__lt=settled)
             | Q(reconciled_at__isnull=True, created_at__lt=settled)
-            | Q(reconciled_at__lt=stale)
+            | Q(reconciled_at__lt=stale),
+            # A tenant being deleted takes its endpoints along with its namespace.
+            tenant__deletion_requested_at__isnull=True,
         ).values_list("pk", flat=True)
     )
     for pk in sorted(due):

@@ -455,3 +455,15 @@ def test_resync_reenqueues_lagging_endpoints_and_removes_orphaned_objects(
         ("Ingress", "endpoint"),
         ("Service", "endpoint"),
     ]
+
+
+def test_resync_leaves_the_endpoints_of_a_tenant_being_deleted_to_the_tenant(
+    kube, namespace, make_endpoint, tenant, settings
+):
+    settings.MODELPORT_RESYNC_SECONDS = 1
+    endpoint = make_endpoint()
+    Endpoint.objects.filter(pk=endpoint.pk).update(created_at="2026-01-01T00:00Z")
+    tenant.deletion_requested_at = "2026-01-01T00:00Z"
+    tenant.save()
+
+    assert resync.apply().get()["endpoints_reconciled"] == 0

@@ -107,3 +107,30 @@ def test_seeding_keeps_edited_templates_unless_asked():
     assert template.files()["service.tmpl"] == "edited"
     call_command("seed_serving_templates", "--update")
     assert template.files() == shipped_templates()["ovms"]
+
+
+def test_editing_a_template_reconciles_the_endpoints_that_use_it(
+    admin_client, make_endpoint, django_capture_on_commit_callbacks
+):
+    endpoint = make_endpoint(serving="tf-serving")
+    template = ServingTemplate.objects.get(name="tf-serving")
+    files = template.template_files.order_by("filename")
+    data = {
+        "name": "tf-serving",
+        "description": "",
+        **inline_form({f.filename: f.content for f in files}),
+        "template_files-INITIAL_FORMS": str(files.count()),
+    }
+    for index, row in enumerate(files):
+        data[f"template_files-{index}-id"] = str(row.pk)
+        data[f"template_files-{index}-template"] = str(template.pk)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            f"/admin/endpoints/servingtemplate/{template.pk}/change/", data
+        )
+
+    assert response.status_code == 302
+    endpoint.refresh_from_db()
+    assert endpoint.reconciled_at is not None  # the local orchestrator's honest Failed
+    assert "MODELPORT_ORCHESTRATOR=kubernetes" in endpoint.message
