@@ -18,6 +18,7 @@ from workers.manifests import (
 from workers.pod_status import summarize_endpoints
 
 AUTH_TLS_SECRET_ANNOTATION = "nginx.ingress.kubernetes.io/auth-tls-secret"
+
 # The kinds a tenant's namespace holds besides the namespace itself; pruning looks at these.
 TENANT_KINDS = ("ResourceQuota", "LimitRange", "NetworkPolicy", "Role", "RoleBinding", "Secret")
 
@@ -148,17 +149,18 @@ class KubernetesOrchestrator:
                 self.kube.apply(manifest)
 
     def _delete_endpoint_objects(self, endpoint, keep=frozenset()):
+        """Delete the endpoint's objects (found by label) except `keep`; returns how many."""
         namespace = endpoint.tenant.namespace
-        left = 0
+        deleted = 0
         for kind in ENDPOINT_KINDS:
             for item in self.kube.list(kind, namespace, endpoint_selector(endpoint.name)):
                 if _key(item) not in keep:
                     self.kube.delete(kind, item["metadata"]["name"], namespace)
-                    left += 1
-        return left
+                    deleted += 1
+        return deleted
 
     def delete_endpoint(self, endpoint):
-        """Delete every object of the endpoint; done when a second look finds none."""
+        """Delete every object of the endpoint; done when a second look finds none left."""
         if self._delete_endpoint_objects(endpoint) and self._delete_endpoint_objects(endpoint):
             raise TransientError(f"Objects of endpoint {endpoint.name} are still being deleted.")
 
