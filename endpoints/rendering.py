@@ -11,7 +11,8 @@ or more YAML documents; each document is one object. The rendering context:
     endpoint.min_replicas               = replicas (0 means scale to zero, for KServe)
     endpoint.max_replicas               max(replicas, 1)
     endpoint.subject_name               the client certificate common name to accept
-    endpoint.subject_pattern            a regular expression matching "CN=<subject name>" exactly
+    endpoint.subject_pattern            for auth-tls-match-cn: "CN=<subject name>" as a regular
+                                        expression that the whole CN must match
     model.name                          the model folder in the tenant's bucket
     model.uri                           s3://<bucket>/<model>
     model.version_policy                canonical text, e.g. {latest {}} (TF Serving's syntax)
@@ -100,7 +101,9 @@ def build_context(
             "min_replicas": replicas,
             "max_replicas": max(replicas, 1),
             "subject_name": subject_name,
-            "subject_pattern": f"^CN={re.escape(subject_name)}$",
+            # ingress-nginx requires the pattern to start with "CN=" and matches it against the
+            # client's distinguished name in RFC 2253 order (CN=a,O=b): the CN must end there.
+            "subject_pattern": f"CN={re.escape(subject_name)}(,|$)",
         },
         "model": {
             "name": model_name,

@@ -2,6 +2,8 @@
 client; every object the templates render is checked against the Kubernetes 1.34 schema by the
 `kube` fixture. Tasks run in this process (eager)."""
 
+import re
+
 import pytest
 
 from endpoints.models import Endpoint, ServingTemplate, ServingTemplateFile
@@ -78,9 +80,12 @@ def test_the_ingress_verifies_client_certificates_against_the_tenant_ca(
     annotations = ingress["metadata"]["annotations"]
     assert annotations["nginx.ingress.kubernetes.io/auth-tls-secret"] == "test/modelport-ca"
     assert annotations["nginx.ingress.kubernetes.io/auth-tls-verify-client"] == "on"
-    assert annotations["nginx.ingress.kubernetes.io/auth-tls-match-cn"] == (
-        r"^CN=client\.example\.com$"
-    )
+    pattern = annotations["nginx.ingress.kubernetes.io/auth-tls-match-cn"]
+    assert pattern == r"CN=client\.example\.com(,|$)"  # ingress-nginx wants "CN=" first
+    assert re.search(pattern, "CN=client.example.com,O=Team,C=DE")
+    assert re.search(pattern, "CN=client.example.com")
+    assert not re.search(pattern, "CN=client.example.com.evil.org,O=Team")
+    assert not re.search(pattern, "CN=clientXexample.com")
     assert annotations["nginx.ingress.kubernetes.io/backend-protocol"] == "GRPC"
     assert ingress["spec"]["rules"][0]["host"] == "endpoint-test.test-domain.com"
     assert ingress["spec"]["tls"] == [

@@ -123,11 +123,11 @@ class KubernetesOrchestrator:
         except TemplateError as exc:
             raise PermanentError(f"Serving template {endpoint.serving.name}: {exc}") from exc
         if not endpoint.tenant.ca_cert and any(map(_verifies_client_certificates, manifests)):
-            # ingress-nginx serves a location whose CA secret is missing without checking
-            # clients at all: refuse rather than publish an open endpoint.
+            # ingress-nginx denies every request to a location whose CA secret is missing: say
+            # why now rather than publish an endpoint nobody can call.
             raise PermanentError(
                 f"Tenant {endpoint.tenant.name} has no client CA certificate, so the ingress "
-                "could not verify clients; a platform admin must give the tenant its CA."
+                "can't verify clients; a platform admin must give the tenant its CA."
             )
         for manifest in manifests:
             self.kube.apply(manifest)
