@@ -1,11 +1,14 @@
 """The endpoint calls of the reference API, their validation and who may make them."""
 
+from unittest import mock
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from endpoints.models import Endpoint
 from tenants.models import Tenant, TenantBinding
+from workers.errors import TransientError
 
 BODY = {
     "endpointName": "endpoint",
@@ -57,6 +60,16 @@ def test_reference_create_has_no_warning_when_the_model_is_in_the_bucket(editor_
     # A model whose name merely starts with another's is not that model.
     response = create(editor_api, endpointName="other", modelName="resne")
     assert response.json()["data"]["warning"] == "resne model is not available on the platform"
+
+
+def test_an_unreachable_store_gives_a_warning_not_an_error(editor_api, s3):
+    with mock.patch.object(type(s3), "has_prefix", side_effect=TransientError("S3 is down")):
+        response = create(editor_api)
+    assert response.status_code == 201
+    assert response.json()["data"]["warning"] == (
+        "resnet model could not be looked up in storage; check that it is uploaded"
+    )
+    assert Endpoint.objects.filter(name="endpoint").exists()
 
 
 def test_the_filesystem_store_answers_the_same_question(editor_api, settings):

@@ -55,5 +55,8 @@ class LocalOrchestrator:
     def endpoint_objects(self):
         return []
 
+    def delete_endpoint_object(self, obj):
+        """Never called: there are no local endpoint objects (see endpoint_objects)."""
+
     def check(self):
         self.root.mkdir(parents=True, exist_ok=True)
