@@ -10,7 +10,7 @@ export MODELPORT_DATA_DIR ?= $(CURDIR)/.modelport
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/modelport
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test lint format venv clean bench-upload
+.PHONY: run test lint format venv clean bench-upload bench-endpoints
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,9 +36,13 @@ format: venv
 test: venv lint
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest
 
-# 1 GiB through the API (uvicorn + moto S3) beside boto3 straight to S3; not part of `make test`.
+# Benchmarks are not part of `make test`: they print figures for people to compare.
+# 1 GiB through the API (uvicorn + moto S3) beside boto3 straight to S3.
 bench-upload: venv
 	$(BIN)/python bench/upload/run.py
+
+bench-endpoints: venv
+	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python bench/endpoints/run.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -134,6 +134,18 @@ class S3ObjectStore:
             if "NoSuchBucket" not in str(exc):
                 raise
 
+    def has_prefix(self, bucket, prefix):
+        """Whether any object's key starts with `prefix`: one request, at most one key back."""
+        try:
+            response = self.client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "NoSuchBucket":
+                return False
+            raise self._translate("list_objects_v2", exc) from exc
+        except BotoCoreError as exc:
+            raise self._translate("list_objects_v2", exc) from exc
+        return response.get("KeyCount", 0) > 0
+
     def check(self):
         self._call("list_buckets")
 
@@ -460,6 +472,13 @@ class FilesystemObjectStore:
 
     def delete_bucket(self, bucket):
         shutil.rmtree(self.bucket_path(bucket), ignore_errors=True)
+
+    def has_prefix(self, bucket, prefix):
+        """Whether a file exists under `prefix` (a folder path such as `resnet/`)."""
+        folder = self.bucket_path(bucket) / prefix
+        if not folder.is_dir():
+            return False
+        return any(path.is_file() for path in folder.rglob("*"))
 
     def check(self):
         self.root.mkdir(parents=True, exist_ok=True)

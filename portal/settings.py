@@ -199,11 +199,17 @@ MODELPORT_RESYNC_STALE_SECONDS = _int("MODELPORT_RESYNC_STALE_SECONDS", 600, min
 # aborted), and how old an unfinished multipart upload may get.
 MODELPORT_MODEL_SYNC_SECONDS = _int("MODELPORT_MODEL_SYNC_SECONDS", 300, minimum=1)
 MODELPORT_UPLOAD_MAX_AGE_HOURS = _int("MODELPORT_UPLOAD_MAX_AGE_HOURS", 24, minimum=1)
+# How often endpoint status (pods, replicas) is read from the cluster.
+MODELPORT_STATUS_SECONDS = _int("MODELPORT_STATUS_SECONDS", 15, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "resync": {"task": "workers.tasks.resync", "schedule": float(MODELPORT_RESYNC_SECONDS)},
     "resync-models": {
         "task": "workers.model_tasks.resync_models",
         "schedule": float(MODELPORT_MODEL_SYNC_SECONDS),
+    },
+    "sync-endpoint-status": {
+        "task": "workers.tasks.sync_endpoint_status",
+        "schedule": float(MODELPORT_STATUS_SECONDS),
     },
 }
 
@@ -252,6 +258,10 @@ if KUBECONFIG and not Path(KUBECONFIG).is_file():
     _fail("KUBECONFIG", f"points to {KUBECONFIG!r}, which is not a readable file.")
 # Seconds for every call to the Kubernetes API server.
 MODELPORT_KUBE_TIMEOUT = _int("MODELPORT_KUBE_TIMEOUT", 15, minimum=1)
+# The Kubernetes version whose schema serving templates are checked against when saved.
+MODELPORT_KUBERNETES_VERSION = env.str("MODELPORT_KUBERNETES_VERSION", default="1.34.0")
+if not re.fullmatch(r"1\.\d+\.\d+", MODELPORT_KUBERNETES_VERSION):
+    _fail("MODELPORT_KUBERNETES_VERSION", "must look like 1.34.0.")
 # Where the gateway and the ingress controller run: tenants' network policies admit only them.
 MODELPORT_GATEWAY_NAMESPACE = env.str("MODELPORT_GATEWAY_NAMESPACE", default="modelport")
 MODELPORT_INGRESS_NAMESPACE = env.str("MODELPORT_INGRESS_NAMESPACE", default="ingress-nginx")

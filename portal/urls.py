@@ -16,4 +16,5 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("", include("tenants.api.urls")),
     path("", include("models_store.api.urls")),
+    path("", include("endpoints.api.urls")),
 ]

@@ -210,3 +210,20 @@ def tenant_manifests(tenant, bindings, tls_secret=None):
             )
         )
     return objects
+
+
+# --- Endpoints ------------------------------------------------------------------------------
+
+ENDPOINT_LABEL = "modelport.io/endpoint"
+# The kinds a serving template may render; pruning and deletion look at exactly these.
+ENDPOINT_KINDS = ("ConfigMap", "Deployment", "Service", "Ingress", "InferenceService")
+ENDPOINTS_SELECTOR = f"{MANAGED_BY}=modelport,{COMPONENT_LABEL}=endpoint"
+CONFIG_CHECKSUM_ANNOTATION = "modelport.io/config-checksum"
+
+
+def endpoint_labels(tenant_name, endpoint_name):
+    return {**tenant_labels(tenant_name, "endpoint"), ENDPOINT_LABEL: endpoint_name}
+
+
+def endpoint_selector(endpoint_name):
+    return f"{ENDPOINTS_SELECTOR},{ENDPOINT_LABEL}={endpoint_name}"

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
+from endpoints.models import Endpoint
 from models_store.storage import get_object_store
 from tenants.models import Phase, Tenant
 from workers.backends import get_orchestrator
@@ -142,7 +143,184 @@ def _resync(orchestrator):
     for name in sorted(orphans):
         logger.warning("removing orphaned tenant namespace %s", name)
         orchestrator.delete_orphan(name)
-    return {"reconciled": len(due), "orphans_removed": len(orphans)}
+    endpoints = _resync_endpoints(orchestrator, settled, stale)
+    return {"reconciled": len(due), "orphans_removed": len(orphans), **endpoints}
+
+
+# --- Endpoints ------------------------------------------------------------------------------
+
+
+def _observe_endpoint(pk, *, finished=True, **fields):
+    if finished:
+        fields["reconciled_at"] = timezone.now()
+    Endpoint.objects.filter(pk=pk).update(**fields)
+
+
+def _endpoint_retry_or_fail(task, pk, exc):
+    if task.request.retries >= task.max_retries:
+        _observe_endpoint(
+            pk, phase=Phase.FAILED, message=f"Gave up after {task.max_retries} retries: {exc}"
+        )
+        logger.error("%s of endpoint %s gave up: %s", task.name, pk, exc)
+        return "failed"
+    _observe_endpoint(pk, finished=False, message=f"Retrying: {exc}")
+    raise task.retry(exc=exc, countdown=backoff(task.request.retries))
+
+
+@shared_task(bind=True, **RECONCILE)
+def reconcile_endpoint(self, *, pk):
+    """Make the cluster hold exactly what the endpoint's serving template renders (or, once
+    deletion is requested, nothing), then delete the row of a deleted endpoint."""
+    endpoint = Endpoint.objects.select_related("tenant", "serving").filter(pk=pk).first()
+    if endpoint is None:
+        return "gone"
+    try:
+        if endpoint.deletion_requested_at:
+            return _delete_endpoint(endpoint)
+        return _apply_endpoint(endpoint)
+    except TransientError as exc:
+        return _endpoint_retry_or_fail(self, pk, exc)
+    except PermanentError as exc:
+        _observe_endpoint(pk, phase=Phase.FAILED, message=str(exc))
+        logger.warning("reconcile of endpoint %s failed: %s", endpoint, exc)
+        return "failed"
+
+
+def _apply_endpoint(endpoint):
+    tenant = endpoint.tenant
+    if tenant.deletion_requested_at:
+        raise PermanentError(f"Tenant {tenant.name} is being deleted.")
+    if tenant.observed_generation == 0:
+        raise TransientError(f"Tenant {tenant.name} is not provisioned yet.")
+    generation = endpoint.generation
+    if endpoint.phase in (Phase.PENDING, Phase.FAILED):
+        _observe_endpoint(
+            endpoint.pk, finished=False, phase=Phase.PROVISIONING, message="Applying the objects."
+        )
+    get_orchestrator().apply_endpoint(endpoint)
+    _observe_endpoint(
+        endpoint.pk,
+        phase=Phase.PROVISIONING,
+        message="Objects applied; waiting for the pods to become ready.",
+        observed_generation=generation,
+    )
+    return "applied"
+
+
+def _delete_endpoint(endpoint):
+    _observe_endpoint(
+        endpoint.pk, finished=False, phase=Phase.DELETING, message="Removing the objects."
+    )
+    get_orchestrator().delete_endpoint(endpoint)
+    endpoint.delete()
+    return "deleted"
+
+
+@shared_task(bind=True, **RECONCILE)
+def scale_endpoint(self, *, pk):
+    """Set the replica count in the cluster, patching nothing else."""
+    endpoint = Endpoint.objects.select_related("tenant", "serving").filter(pk=pk).first()
+    if endpoint is None or endpoint.deletion_requested_at:
+        return "gone"
+    if not endpoint.is_up_to_date:
+        # A reconcile is due; it applies the row's replica count along with everything else.
+        return "reconcile pending"
+    try:
+        get_orchestrator().scale_endpoint(endpoint)
+    except TransientError as exc:
+        return _endpoint_retry_or_fail(self, pk, exc)
+    except PermanentError as exc:
+        _observe_endpoint(pk, phase=Phase.FAILED, message=str(exc))
+        return "failed"
+    return "scaled"
+
+
+def endpoint_phase(endpoint, status):
+    """(phase, message) that the cluster's report means for an applied endpoint."""
+    if status.failure:
+        return Phase.FAILED, status.failure
+    available = status.available or 0
+    if available == endpoint.replicas and status.cluster_replicas in (None, endpoint.replicas):
+        return Phase.READY, ""
+    return Phase.PROVISIONING, f"{available} of {endpoint.replicas} replicas available."
+
+
+_STATUS_FIELDS = ("running_pods", "pending_pods", "failed_pods")
+
+
+@shared_task(acks_late=True)
+def sync_endpoint_status():
+    """Read pods and Deployments once per tenant namespace (never per endpoint) and write pod
+    counts, replicas and the phase of every applied endpoint. Run by beat."""
+    orchestrator = get_orchestrator()
+    endpoints = (
+        Endpoint.objects.filter(deletion_requested_at__isnull=True, observed_generation__gt=0)
+        .select_related("tenant")
+        .order_by("tenant_id", "name")
+    )
+    by_tenant = {}
+    for endpoint in endpoints:
+        by_tenant.setdefault(endpoint.tenant_id, []).append(endpoint)
+    now = timezone.now()
+    changed = scaled = skipped = 0
+    for group in by_tenant.values():
+        tenant = group[0].tenant
+        try:
+            statuses = orchestrator.endpoint_status(tenant, group)
+        except (TransientError, PermanentError) as exc:
+            logger.warning("status of tenant %s endpoints skipped: %s", tenant.name, exc)
+            skipped += 1
+            continue
+        for endpoint in group:
+            status = statuses.get(endpoint.name)
+            if status is None:
+                continue
+            changed += _write_status(endpoint, status, now)
+            if status.cluster_replicas not in (None, endpoint.replicas):
+                scale_endpoint.delay(pk=endpoint.pk)
+                scaled += 1
+    return {"tenants": len(by_tenant), "changed": changed, "rescaled": scaled, "skipped": skipped}
+
+
+def _write_status(endpoint, status, now):
+    values = {
+        "running_pods": status.running,
+        "pending_pods": status.pending,
+        "failed_pods": status.failed,
+        "available_replicas": status.available,
+        "unavailable_replicas": status.unavailable,
+    }
+    if endpoint.is_up_to_date and endpoint.phase != Phase.DELETING:
+        values["phase"], values["message"] = endpoint_phase(endpoint, status)
+    if all(getattr(endpoint, field) == value for field, value in values.items()):
+        return 0
+    # Only if nobody changed the endpoint meanwhile: a newer spec or a deletion wins.
+    return Endpoint.objects.filter(
+        pk=endpoint.pk, generation=endpoint.generation, deletion_requested_at__isnull=True
+    ).update(**values, status_synced_at=now)
+
+
+def _resync_endpoints(orchestrator, settled, stale):
+    """Re-enqueue endpoints whose reconcile lags or is stale; remove endpoint objects of ours
+    whose endpoint row is gone."""
+    present = orchestrator.endpoint_objects()
+    due = list(
+        Endpoint.objects.filter(
+            Q(observed_generation__lt=F("generation"), updated_at__lt=settled)
+            | Q(reconciled_at__isnull=True, created_at__lt=settled)
+            | Q(reconciled_at__lt=stale),
+            # A tenant being deleted takes its endpoints along with its namespace.
+            tenant__deletion_requested_at__isnull=True,
+        ).values_list("pk", flat=True)
+    )
+    for pk in sorted(due):
+        reconcile_endpoint.delay(pk=pk)
+    known = set(Endpoint.objects.values_list("tenant__name", "name"))
+    orphans = [obj for obj in present if (obj.namespace, obj.endpoint) not in known]
+    for obj in orphans:
+        logger.warning("removing orphaned %s %s/%s", obj.kind, obj.namespace, obj.name)
+        orchestrator.delete_endpoint_object(obj)
+    return {"endpoints_reconciled": len(due), "endpoint_objects_removed": len(orphans)}
 
 
 # Model store tasks live in their own module; importing it here registers them with Celery.

@@ -36,6 +36,8 @@ def start_with(tmp_path, **env):
         ("SECRET_KEY", "short", "at least 32 characters"),
         ("MODELPORT_RESYNC_SECONDS", "soon", "must be a whole number"),
         ("MODELPORT_TLS_SECRET", "no-slash", "<namespace>/<secret name>"),
+        ("MODELPORT_STATUS_SECONDS", "0", "must be at least 1"),
+        ("MODELPORT_KUBERNETES_VERSION", "v1.34", "must look like 1.34.0"),
     ],
 )
 def test_a_wrong_value_fails_at_start_up_naming_the_variable(tmp_path, variable, value, expected):

@@ -83,10 +83,11 @@ class KubeClient:
             auth_settings=["BearerToken"],
         )
         _, url, headers, _, _ = serialized
-        payload = json.dumps(body) if body is not None else None
+        # The body goes as an object: the client serializes JSON and apply (YAML) bodies itself,
+        # and a string would be sent as a JSON string instead of an object.
         try:
             response = self.api.call_api(
-                method, url, header_params=headers, body=payload, _request_timeout=self.timeout
+                method, url, header_params=headers, body=body, _request_timeout=self.timeout
             )
             response.read()
         except urllib3.exceptions.HTTPError as exc:
@@ -117,6 +118,19 @@ class KubeClient:
         except ApiException as exc:
             raise self._error(f"apply of {kind.kind} {meta['name']}", exc) from exc
 
+    def patch(self, kind_name, name, namespace, body):
+        """JSON merge patch of some fields; None when the object does not exist."""
+        kind = KINDS[kind_name]
+        query = [("fieldManager", FIELD_MANAGER)]
+        try:
+            return self._request(
+                "PATCH", kind.path(namespace, name), query, body, "application/merge-patch+json"
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise self._error(f"patch of {kind_name} {name}", exc) from exc
+
     def get(self, kind_name, name, namespace=None):
         kind = KINDS[kind_name]
         try:
@@ -127,12 +141,15 @@ class KubeClient:
             raise self._error(f"get of {kind_name} {name}", exc) from exc
 
     def list(self, kind_name, namespace=None, label_selector=None):
-        """One call: every object of the kind in the namespace (or in all namespaces)."""
+        """One call: every object of the kind in the namespace (or in all namespaces). A kind the
+        cluster does not serve (a custom resource whose CRD is not installed) lists as empty."""
         kind = KINDS[kind_name]
         query = [("labelSelector", label_selector)] if label_selector else []
         try:
             items = self._request("GET", kind.path(namespace), query).get("items", [])
         except ApiException as exc:
+            if exc.status == 404:
+                return []
             raise self._error(f"list of {kind.plural}", exc) from exc
         # The API server leaves kind and apiVersion out of list items; put them back.
         for item in items:

@@ -1,18 +1,40 @@
+from typing import NamedTuple
+
 from django.conf import settings
 
+from endpoints.rendering import TemplateError, render_endpoint_manifests, replica_fields
 from workers.backends import TenantSurvey
 from workers.backends.kube import get_kube_client
 from workers.errors import PermanentError, TransientError
 from workers.manifests import (
+    ENDPOINT_KINDS,
+    ENDPOINT_LABEL,
+    ENDPOINTS_SELECTOR,
     MANAGED_BY,
     QUOTA_NAME,
     TENANT_LABEL,
     TENANT_SELECTOR,
+    endpoint_selector,
     tenant_manifests,
 )
+from workers.pod_status import summarize_endpoints
+
+AUTH_TLS_SECRET_ANNOTATION = "nginx.ingress.kubernetes.io/auth-tls-secret"
 
 # The kinds a tenant's namespace holds besides the namespace itself; pruning looks at these.
 TENANT_KINDS = ("ResourceQuota", "LimitRange", "NetworkPolicy", "Role", "RoleBinding", "Secret")
+
+
+class EndpointObject(NamedTuple):
+    kind: str
+    namespace: str
+    name: str
+    endpoint: str
+
+
+def _verifies_client_certificates(manifest):
+    annotations = manifest["metadata"].get("annotations") or {}
+    return manifest["kind"] == "Ingress" and AUTH_TLS_SECRET_ANNOTATION in annotations
 
 
 def _key(manifest):
@@ -94,6 +116,81 @@ class KubernetesOrchestrator:
 
     def delete_orphan(self, name):
         self.kube.delete("Namespace", name)
+
+    # --- endpoints ---------------------------------------------------------------------------
+
+    def apply_endpoint(self, endpoint):
+        """Apply every object the serving template renders, then delete this endpoint's objects
+        that it no longer renders (found by label)."""
+        try:
+            manifests = render_endpoint_manifests(endpoint)
+        except TemplateError as exc:
+            raise PermanentError(f"Serving template {endpoint.serving.name}: {exc}") from exc
+        if not endpoint.tenant.ca_cert and any(map(_verifies_client_certificates, manifests)):
+            # ingress-nginx denies every request to a location whose CA secret is missing: say
+            # why now rather than publish an endpoint nobody can call.
+            raise PermanentError(
+                f"Tenant {endpoint.tenant.name} has no client CA certificate, so the ingress "
+                "can't verify clients; a platform admin must give the tenant its CA."
+            )
+        for manifest in manifests:
+            self.kube.apply(manifest)
+        wanted = {_key(m) for m in manifests}
+        self._delete_endpoint_objects(endpoint, keep=wanted)
+
+    def scale_endpoint(self, endpoint):
+        """Patch the replica fields alone; an object that is missing is applied whole."""
+        try:
+            manifests = render_endpoint_manifests(endpoint)
+        except TemplateError as exc:
+            raise PermanentError(f"Serving template {endpoint.serving.name}: {exc}") from exc
+        for manifest in manifests:
+            fields = replica_fields(manifest)
+            if fields is None:
+                continue
+            meta = manifest["metadata"]
+            if self.kube.patch(manifest["kind"], meta["name"], meta["namespace"], fields) is None:
+                self.kube.apply(manifest)
+
+    def _delete_endpoint_objects(self, endpoint, keep=frozenset()):
+        """Delete the endpoint's objects (found by label) except `keep`; returns how many."""
+        namespace = endpoint.tenant.namespace
+        deleted = 0
+        for kind in ENDPOINT_KINDS:
+            for item in self.kube.list(kind, namespace, endpoint_selector(endpoint.name)):
+                if _key(item) not in keep:
+                    self.kube.delete(kind, item["metadata"]["name"], namespace)
+                    deleted += 1
+        return deleted
+
+    def delete_endpoint(self, endpoint):
+        """Delete every object of the endpoint; done when a second look finds none left."""
+        if self._delete_endpoint_objects(endpoint) and self._delete_endpoint_objects(endpoint):
+            raise TransientError(f"Objects of endpoint {endpoint.name} are still being deleted.")
+
+    def endpoint_status(self, tenant, endpoints):
+        """{endpoint name: EndpointStatus} for the tenant's endpoints, from two API calls: one
+        list of the namespace's endpoint pods and one of its endpoint Deployments."""
+        pods = self.kube.list("Pod", tenant.namespace, ENDPOINTS_SELECTOR)
+        deployments = self.kube.list("Deployment", tenant.namespace, ENDPOINTS_SELECTOR)
+        return summarize_endpoints(endpoints, pods, deployments, ENDPOINT_LABEL)
+
+    def endpoint_objects(self):
+        """Every endpoint object of ours in the cluster: one call per kind."""
+        return [
+            EndpointObject(
+                kind,
+                item["metadata"]["namespace"],
+                item["metadata"]["name"],
+                item["metadata"]["labels"][ENDPOINT_LABEL],
+            )
+            for kind in ENDPOINT_KINDS
+            for item in self.kube.list(kind, label_selector=ENDPOINTS_SELECTOR)
+            if item["metadata"].get("labels", {}).get(ENDPOINT_LABEL)
+        ]
+
+    def delete_endpoint_object(self, obj):
+        self.kube.delete(obj.kind, obj.name, obj.namespace)
 
     def check(self):
         self.kube.version()

@@ -3,6 +3,12 @@ import shutil
 from django.conf import settings
 
 from workers.backends import TenantSurvey
+from workers.errors import PermanentError
+
+LOCAL_ENDPOINTS_UNAVAILABLE = (
+    "Endpoints need MODELPORT_ORCHESTRATOR=kubernetes until the local model runtime lands; "
+    "this endpoint has not been started."
+)
 
 
 class LocalOrchestrator:
@@ -32,6 +38,27 @@ class LocalOrchestrator:
 
     def delete_orphan(self, name):
         shutil.rmtree(self.root / name, ignore_errors=True)
+
+    # Endpoints: the local runtime (MLServer processes) is a later issue. Until then nothing is
+    # started, and saying so is the only honest status.
+    def apply_endpoint(self, endpoint):
+        raise PermanentError(LOCAL_ENDPOINTS_UNAVAILABLE)
+
+    def scale_endpoint(self, endpoint):
+        raise PermanentError(LOCAL_ENDPOINTS_UNAVAILABLE)
+
+    def delete_endpoint(self, endpoint):
+        """Nothing was started for it, so there is nothing to remove."""
+
+    def endpoint_status(self, tenant, endpoints):
+        """No runtime, no status to report: the endpoints keep their Failed phase."""
+        return {}
+
+    def endpoint_objects(self):
+        return []
+
+    def delete_endpoint_object(self, obj):
+        """Never called: there are no local endpoint objects (see endpoint_objects)."""
 
     def check(self):
         self.root.mkdir(parents=True, exist_ok=True)

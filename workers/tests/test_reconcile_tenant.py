@@ -181,8 +181,9 @@ def test_resync_lists_once_per_kind_whatever_the_number_of_tenants(kube, s3, ten
     start = len(kube.requests)
     resync.apply()
     calls = kube.requests[start:]
-    # namespaces for orphans, then each tenant kind once (namespace + six kinds) for drift
-    assert len(calls) == 8
+    # namespaces for orphans, then each tenant kind once (namespace + six kinds) for drift, then
+    # each endpoint kind once (five) for orphaned endpoint objects
+    assert len(calls) == 13
     assert {call.method for call in calls} == {"GET"}
 
 

@@ -1,0 +1,137 @@
+"""Writes to endpoints. Each records desired state in one transaction and, once it commits, asks
+a worker to make the cluster match."""
+
+import logging
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from endpoints.models import Endpoint
+from models_store.storage import get_object_store
+from portal.api.exceptions import Conflict
+from tenants.models import Tenant
+from workers.errors import PermanentError, TransientError
+from workers.tasks import reconcile_endpoint, scale_endpoint
+
+logger = logging.getLogger(__name__)
+
+
+def schedule_reconcile(endpoint_pk):
+    transaction.on_commit(lambda: reconcile_endpoint.delay(pk=endpoint_pk))
+
+
+def model_warning(tenant, model_name):
+    """The reference's warning when the endpoint points at a model the tenant has not uploaded."""
+    try:
+        present = get_object_store().has_prefix(tenant.bucket, f"{model_name}/")
+    except (TransientError, PermanentError) as exc:
+        logger.warning("could not look for model %s in %s: %s", model_name, tenant.bucket, exc)
+        return f"{model_name} model could not be looked up in storage; check that it is uploaded"
+    return "" if present else f"{model_name} model is not available on the platform"
+
+
+def create_endpoint(
+    *,
+    tenant,
+    name,
+    model_name,
+    version_policy,
+    serving,
+    subject_name,
+    resources,
+    replicas,
+    created_by,
+):
+    """Create the endpoint unless the tenant's maxEndpoints is reached. The tenant row is locked
+    for the count and the insert, so concurrent creates cannot overshoot the quota."""
+    with transaction.atomic():
+        locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        if locked.deletion_requested_at:
+            raise Conflict("tenant_deleting", f"Tenant {tenant.name!r} is being deleted.")
+        existing = Endpoint.objects.filter(tenant=locked, name=name).first()
+        if existing is not None:
+            if existing.deletion_requested_at:
+                raise Conflict(
+                    "endpoint_deleting",
+                    f"Endpoint {name!r} is still being deleted; try again when it is gone.",
+                )
+            raise Conflict("endpoint_exists", f"An endpoint called {name!r} already exists.")
+        limit = locked.quota.get("maxEndpoints")
+        if limit is not None and Endpoint.objects.filter(tenant=locked).count() >= limit:
+            raise Conflict(
+                "endpoint_quota_exceeded",
+                f"Tenant {tenant.name!r} may have at most {limit} endpoints (maxEndpoints), "
+                "counting those being deleted; delete one or ask a platform admin for more.",
+            )
+        endpoint = Endpoint.objects.create(
+            tenant=locked,
+            name=name,
+            model_name=model_name,
+            version_policy=version_policy,
+            serving=serving,
+            subject_name=subject_name,
+            resources=resources,
+            replicas=replicas,
+            created_by=created_by,
+        )
+        schedule_reconcile(endpoint.pk)
+    return endpoint
+
+
+# API field name -> model field name, for the fields PATCH may change.
+PATCHABLE = {
+    "modelName": "model_name",
+    "modelVersionPolicy": "version_policy",
+    "resources": "resources",
+    "subjectName": "subject_name",
+}
+
+
+def _refuse_if_deleting(endpoint):
+    if endpoint.deletion_requested_at:
+        raise Conflict(
+            "endpoint_deleting", f"Endpoint {endpoint.name!r} is being deleted; it can't change."
+        )
+
+
+@transaction.atomic
+def update_endpoint(endpoint, values):
+    """Apply the given API fields; a change bumps the generation and reconciles the endpoint.
+    Returns the values as stored."""
+    endpoint = Endpoint.objects.select_for_update().get(pk=endpoint.pk)
+    _refuse_if_deleting(endpoint)
+    changes = {PATCHABLE[key]: value for key, value in values.items()}
+    if any(getattr(endpoint, field) != value for field, value in changes.items()):
+        Endpoint.objects.filter(pk=endpoint.pk).update(
+            **changes, generation=F("generation") + 1, updated_at=timezone.now()
+        )
+        schedule_reconcile(endpoint.pk)
+    return values
+
+
+@transaction.atomic
+def scale(endpoint, replicas):
+    """Change the replica count only: the worker patches replicas and touches nothing else."""
+    endpoint = Endpoint.objects.select_for_update().get(pk=endpoint.pk)
+    _refuse_if_deleting(endpoint)
+    if endpoint.replicas != replicas:
+        Endpoint.objects.filter(pk=endpoint.pk).update(replicas=replicas, updated_at=timezone.now())
+        transaction.on_commit(lambda: scale_endpoint.delay(pk=endpoint.pk))
+
+
+@transaction.atomic
+def request_endpoint_deletion(endpoint):
+    """Mark the endpoint for deletion; the worker removes its objects, then the row. Asking twice
+    is harmless."""
+    if endpoint.deletion_requested_at is None:
+        now = timezone.now()
+        Endpoint.objects.filter(pk=endpoint.pk).update(
+            deletion_requested_at=now, generation=F("generation") + 1, updated_at=now
+        )
+    schedule_reconcile(endpoint.pk)
+
+
+def request_resync(endpoints):
+    for endpoint in endpoints:
+        reconcile_endpoint.delay(pk=endpoint.pk)

@@ -1,0 +1,398 @@
+"""The endpoint calls of the reference API, their validation and who may make them."""
+
+from unittest import mock
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from endpoints.models import Endpoint
+from tenants.models import Tenant, TenantBinding
+from workers.errors import TransientError
+
+BODY = {
+    "endpointName": "endpoint",
+    "modelName": "resnet",
+    "modelVersionPolicy": "{latest {}}",
+    "servingName": "tf-serving",
+    "subjectName": "client",
+    "resources": {
+        "requests": {"cpu": "1", "memory": "1Gi"},
+        "limits": {"cpu": "2", "memory": "2Gi"},
+    },
+}
+
+
+def create(api, **changes):
+    return api.post("/tenants/test/endpoints", {**BODY, **changes}, format="json")
+
+
+# --- the reference calls, verbatim ----------------------------------------------------------
+
+
+def test_reference_create_warns_when_the_model_is_absent(editor_api, s3):
+    s3.ensure_bucket("test")
+    response = create(editor_api)
+    assert response.status_code == 201, response.json()
+    assert response.json() == {
+        "status": "CREATED",
+        "data": {
+            "url": "endpoint-test.test-domain.com:443",
+            "warning": "resnet model is not available on the platform",
+        },
+    }
+    endpoint = Endpoint.objects.get(name="endpoint")
+    assert endpoint.version_policy == "{latest {}}"
+    assert endpoint.replicas == 1
+    assert endpoint.serving.name == "tf-serving"
+    assert endpoint.resources == BODY["resources"]
+
+
+def test_reference_create_has_no_warning_when_the_model_is_in_the_bucket(editor_api, s3):
+    s3.ensure_bucket("test")
+    s3.client.put_object(Bucket="test", Key="resnet/1/saved_model.pb", Body=b"model")
+    s3.client.put_object(Bucket="test", Key="resnet-other/1/saved_model.pb", Body=b"model")
+    response = create(editor_api)
+    assert response.json() == {
+        "status": "CREATED",
+        "data": {"url": "endpoint-test.test-domain.com:443", "warning": ""},
+    }
+    # A model whose name merely starts with another's is not that model.
+    response = create(editor_api, endpointName="other", modelName="resne")
+    assert response.json()["data"]["warning"] == "resne model is not available on the platform"
+
+
+def test_an_unreachable_store_gives_a_warning_not_an_error(editor_api, s3):
+    with mock.patch.object(type(s3), "has_prefix", side_effect=TransientError("S3 is down")):
+        response = create(editor_api)
+    assert response.status_code == 201
+    assert response.json()["data"]["warning"] == (
+        "resnet model could not be looked up in storage; check that it is uploaded"
+    )
+    assert Endpoint.objects.filter(name="endpoint").exists()
+
+
+def test_the_filesystem_store_answers_the_same_question(editor_api, settings):
+    from models_store.storage import get_object_store
+
+    store = get_object_store()
+    store.ensure_bucket("test")
+    assert create(editor_api).json()["data"]["warning"] != ""
+    folder = store.bucket_path("test") / "resnet" / "1"
+    folder.mkdir(parents=True)
+    (folder / "saved_model.pb").write_bytes(b"model")
+    assert create(editor_api, endpointName="second").json()["data"]["warning"] == ""
+
+
+def test_reference_list_shows_name_url_and_status(editor_api, make_endpoint):
+    make_endpoint("endpoint1", phase="Ready")
+    make_endpoint("endpoint2", phase="Provisioning")
+    response = editor_api.get("/tenants/test/endpoints")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "OK"
+    assert body["data"] == {
+        "endpoints": [
+            {
+                "name": "endpoint1",
+                "url": "endpoint1-test.test-domain.com:443",
+                "status": "available",
+            },
+            {
+                "name": "endpoint2",
+                "url": "endpoint2-test.test-domain.com:443",
+                "status": "provisioning",
+            },
+        ]
+    }
+    assert body["pagination"]["count"] == 2
+
+
+def test_the_list_makes_the_same_queries_for_one_or_many_endpoints(editor_api, make_endpoint):
+    make_endpoint("one")
+    editor_api.get("/tenants/test/endpoints")  # the token's last use is recorded once a minute
+    with CaptureQueriesContext(connection) as one:
+        editor_api.get("/tenants/test/endpoints")
+    for index in range(30):
+        make_endpoint(f"e{index}")
+    with CaptureQueriesContext(connection) as many:
+        assert len(editor_api.get("/tenants/test/endpoints").json()["data"]["endpoints"]) == 31
+    assert len(many.captured_queries) == len(one.captured_queries)
+
+
+def test_reference_detail_body(editor_api, make_endpoint):
+    make_endpoint(
+        resources={
+            "requests": {"cpu": "1", "memory": "1Gi"},
+            "limits": {"cpu": "2", "memory": "2Gi"},
+        },
+        running_pods=1,
+        available_replicas=1,
+        phase="Ready",
+    )
+    response = editor_api.get("/tenants/test/endpoints/endpoint")
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "OK",
+        "data": {
+            "endpoint status": {"running pods": 1, "pending pods": 0, "failed pods": 0},
+            "endpoint url": "endpoint-test.test-domain.com:443",
+            "subject name": "client",
+            "resources": {
+                "requests": {"cpu": "1", "memory": "1Gi"},
+                "limits": {"cpu": "2", "memory": "2Gi"},
+            },
+            "replicas": {"available": 1, "unavailable": None},
+            "desired replicas": 1,
+            "model name": "resnet",
+            "model version policy": "{latest {}}",
+            "serving name": "tf-serving",
+            "phase": "Ready",
+            "message": "",
+        },
+    }
+
+
+def test_reference_patch_changes_model_and_policy(editor_api, make_endpoint, settings):
+    endpoint = make_endpoint()
+    body = {"modelName": "new-model", "modelVersionPolicy": "{latest {}}"}
+    response = editor_api.patch("/tenants/test/endpoints/endpoint", body, format="json")
+    assert response.status_code == 200, response.json()
+    assert response.json() == {
+        "status": "PATCHED",
+        "data": {"url": "endpoint-test.test-domain.com:443", "values": body},
+    }
+    updated = Endpoint.objects.get(pk=endpoint.pk)
+    assert updated.model_name == "new-model"
+    assert updated.generation == endpoint.generation + 1
+
+
+def test_a_patch_that_changes_nothing_keeps_the_generation(editor_api, make_endpoint):
+    endpoint = make_endpoint()
+    editor_api.patch("/tenants/test/endpoints/endpoint", {"subjectName": "client"}, format="json")
+    assert Endpoint.objects.get(pk=endpoint.pk).generation == endpoint.generation
+
+
+def test_reference_scale(editor_api, make_endpoint):
+    endpoint = make_endpoint()
+    response = editor_api.patch(
+        "/tenants/test/endpoints/endpoint/replicas", {"replicas": 2}, format="json"
+    )
+    assert response.json() == {
+        "status": "PATCHED",
+        "data": {"url": "endpoint-test.test-domain.com:443", "values": {"replicas": 2}},
+    }
+    updated = Endpoint.objects.get(pk=endpoint.pk)
+    assert updated.replicas == 2
+    assert updated.generation == endpoint.generation  # a scale is not a configuration change
+
+
+def test_scale_to_zero_is_allowed(editor_api, make_endpoint):
+    make_endpoint()
+    response = editor_api.patch(
+        "/tenants/test/endpoints/endpoint/replicas", {"replicas": 0}, format="json"
+    )
+    assert response.status_code == 200
+    assert Endpoint.objects.get().replicas == 0
+
+
+def test_reference_delete_marks_the_endpoint_for_deletion(editor_api, make_endpoint):
+    make_endpoint()
+    response = editor_api.delete(
+        "/tenants/test/endpoints", {"endpointName": "endpoint"}, format="json"
+    )
+    assert response.json() == {
+        "status": "DELETED",
+        "data": {"url": "endpoint-test.test-domain.com:443"},
+    }
+    endpoint = Endpoint.objects.get()
+    assert endpoint.deletion_requested_at is not None
+    listed = editor_api.get("/tenants/test/endpoints").json()["data"]["endpoints"]
+    assert listed[0]["status"] == "deleting"
+    patched = editor_api.patch(
+        "/tenants/test/endpoints/endpoint", {"subjectName": "x"}, format="json"
+    )
+    assert patched.status_code == 409
+    assert patched.json()["error"]["code"] == "endpoint_deleting"
+
+
+def test_reference_servings_list_and_detail(editor_api):
+    response = editor_api.get("/servings")
+    assert response.json() == {
+        "status": "OK",
+        "data": ["kserve", "mlserver", "ovms", "tf-serving"],
+    }
+    detail = editor_api.get("/servings/tf-serving").json()
+    assert detail["status"] == "OK"
+    assert sorted(detail["data"]) == [
+        "configMap.tmpl",
+        "deployment.tmpl",
+        "ingress.tmpl",
+        "service.tmpl",
+    ]
+    assert "kind: Deployment" in detail["data"]["deployment.tmpl"]
+    missing = editor_api.get("/servings/nope")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "serving_not_found"
+
+
+# --- validation -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"endpointName": "Upper"}, "endpointName"),
+        ({"endpointName": "1starts-with-digit"}, "endpointName"),
+        ({"endpointName": "x" * 33}, "endpointName"),
+        ({"endpointName": "ends-"}, "endpointName"),
+        ({"endpointName": 7}, "endpointName"),
+        ({"modelName": "../etc"}, "modelName"),
+        ({"modelName": ""}, "modelName"),
+        ({"modelVersionPolicy": "{newest {}}"}, "modelVersionPolicy"),
+        ({"modelVersionPolicy": "{specific {}}"}, "modelVersionPolicy"),
+        ({"modelVersionPolicy": "{specific { versions: 0 }}"}, "modelVersionPolicy"),
+        ({"subjectName": "not a name"}, "subjectName"),
+        ({"subjectName": ""}, "subjectName"),
+        ({"resources": {"requests": {"cpu": "lots"}}}, "resources"),
+        ({"resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "1"}}}, "resources"),
+        ({"resources": {"requests": {"memory": "2Gi"}, "limits": {"memory": "1Gi"}}}, "resources"),
+        ({"resources": {"asks": {"cpu": "1"}}}, "resources"),
+        ({"resources": "1 cpu"}, "resources"),
+        ({"replicas": -1}, "replicas"),
+        ({"replicas": "2"}, "replicas"),
+        ({"replicas": True}, "replicas"),
+    ],
+)
+def test_it_rejects_invalid_fields(editor_api, changes, field):
+    response = create(editor_api, **changes)
+    assert response.status_code == 400, response.json()
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert field in error["fields"]
+    assert error["message"].startswith(field)
+    assert not Endpoint.objects.exists()
+
+
+def test_it_rejects_missing_required_fields(editor_api):
+    response = editor_api.post("/tenants/test/endpoints", {"endpointName": "e"}, format="json")
+    assert response.status_code == 400
+    assert set(response.json()["error"]["fields"]) == {"modelName", "servingName", "subjectName"}
+
+
+def test_it_rejects_unknown_fields(editor_api):
+    response = create(editor_api, replica=2)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "unknown_field"
+
+
+def test_it_rejects_an_unknown_serving_template(editor_api):
+    response = create(editor_api, servingName="triton")
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "unknown_serving"
+    assert "tf-serving" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("policy", "stored"),
+    [
+        ("{ latest {} }", "{latest {}}"),
+        ("{all{}}", "{all {}}"),
+        ("{ specific { versions: 2 versions: 1 } }", "{specific {versions: 1 versions: 2}}"),
+        ("{specific {versions:3}}", "{specific {versions: 3}}"),
+    ],
+)
+def test_version_policies_are_whitespace_tolerant_and_stored_canonically(
+    editor_api, policy, stored
+):
+    assert create(editor_api, modelVersionPolicy=policy).status_code == 201
+    assert Endpoint.objects.get().version_policy == stored
+
+
+def test_a_patch_validates_its_fields(editor_api, make_endpoint):
+    make_endpoint()
+    for body, code in [
+        ({"modelVersionPolicy": "latest"}, "validation_error"),
+        ({"replicas": 3}, "unknown_field"),
+        ({}, "validation_error"),
+    ]:
+        response = editor_api.patch("/tenants/test/endpoints/endpoint", body, format="json")
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == code
+
+
+def test_scale_rejects_negative_replicas(editor_api, make_endpoint):
+    make_endpoint()
+    response = editor_api.patch(
+        "/tenants/test/endpoints/endpoint/replicas", {"replicas": -2}, format="json"
+    )
+    assert response.status_code == 400
+    assert "replicas" in response.json()["error"]["fields"]
+
+
+def test_a_second_endpoint_with_the_same_name_is_a_conflict(editor_api):
+    assert create(editor_api).status_code == 201
+    response = create(editor_api)
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "endpoint_exists"
+
+
+def test_max_endpoints_is_enforced(editor_api, tenant):
+    tenant.quota = {"maxEndpoints": 1}
+    tenant.save()
+    assert create(editor_api).status_code == 201
+    response = create(editor_api, endpointName="second")
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "endpoint_quota_exceeded"
+    assert "at most 1" in response.json()["error"]["message"]
+
+
+# --- who may do what ------------------------------------------------------------------------
+
+
+def test_a_viewer_reads_but_cannot_write(viewer_api, make_endpoint):
+    make_endpoint()
+    assert viewer_api.get("/tenants/test/endpoints").status_code == 200
+    assert viewer_api.get("/tenants/test/endpoints/endpoint").status_code == 200
+    writes = [
+        create(viewer_api, endpointName="other"),
+        viewer_api.patch("/tenants/test/endpoints/endpoint", {"subjectName": "x"}, format="json"),
+        viewer_api.patch(
+            "/tenants/test/endpoints/endpoint/replicas", {"replicas": 3}, format="json"
+        ),
+        viewer_api.delete("/tenants/test/endpoints", {"endpointName": "endpoint"}, format="json"),
+    ]
+    for response in writes:
+        assert response.status_code == 403
+        assert response.json()["error"]["code"] == "permission_denied"
+    endpoint = Endpoint.objects.get()
+    assert endpoint.replicas == 1
+    assert endpoint.deletion_requested_at is None
+
+
+def test_another_tenants_endpoint_is_a_404(make_user, client_for, make_endpoint):
+    make_endpoint()
+    other = Tenant.objects.create(name="other", scope="group-b")
+    TenantBinding.objects.create(tenant=other, group="group-b", role="admin")
+    stranger = client_for(make_user("sam", groups=["group-b"]))
+    for response in [
+        stranger.get("/tenants/test/endpoints"),
+        stranger.get("/tenants/test/endpoints/endpoint"),
+        stranger.patch("/tenants/test/endpoints/endpoint", {"subjectName": "x"}, format="json"),
+        stranger.patch("/tenants/test/endpoints/endpoint/replicas", {"replicas": 3}, format="json"),
+        stranger.delete("/tenants/test/endpoints", {"endpointName": "endpoint"}, format="json"),
+        stranger.post("/tenants/test/endpoints", BODY, format="json"),
+    ]:
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "tenant_not_found"
+    # Their own tenant has no endpoint of that name either.
+    response = stranger.get("/tenants/other/endpoints/endpoint")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "endpoint_not_found"
+
+
+def test_anonymous_requests_are_refused(client, tenant):
+    response = client.get("/tenants/test/endpoints")
+    assert response.status_code in (401, 403)
+    assert client.get("/servings").status_code in (401, 403)
