@@ -214,27 +214,23 @@ def oidc(oidc_server, settings):
 CHROMIUM = "/usr/bin/chromium"
 
 
-@pytest.fixture(scope="session")
-def chromium():
-    """Headless Chromium (the Debian package) driven by Playwright; never a downloaded build."""
+@pytest.fixture
+def page(monkeypatch):
+    """A page in headless Chromium (the Debian package, never a downloaded build) driven by
+    Playwright, started for this test alone: Playwright's sync API keeps an event loop running in
+    this thread while it is up, and Django refuses ORM calls beside a running loop unless told that
+    it is safe, which here it is (the loop only drives the browser)."""
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does it)")
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
             args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
-        yield browser
+        context = browser.new_context()
+        yield context.new_page()
+        context.close()
         browser.close()
-
-
-@pytest.fixture
-def page(chromium, monkeypatch):
-    """A fresh browser context (no cookies) per test. Playwright's sync API runs an event loop in
-    this thread, which makes Django refuse ORM calls from the test unless told it is safe here."""
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    context = chromium.new_context()
-    yield context.new_page()
-    context.close()
