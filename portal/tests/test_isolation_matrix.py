@@ -29,6 +29,7 @@ OK = "allowed"  # past authorization: 2xx, or a 400/404/409 about the request it
 E404 = "404 tenant_not_found"  # another tenant's data: as if it did not exist
 E403 = "403"  # visible, but the role is too low
 E401 = "401"  # no credential, or one we refuse
+PUB = "no login needed"  # anything but a 401 (a signed URL may still refuse its signature)
 ANY = "not checked"
 
 CALLERS = (
@@ -47,7 +48,7 @@ CALLERS = (
 #                   platform tenant                  other          expired wrong  forged
 #                   admin    admin   editor  viewer  tenant  anon.  token   aud.   signature
 EXPECTED = {
-    "public":         (OK,   OK,     OK,     OK,     OK,     OK,    ANY,    ANY,   ANY),
+    "public":         (PUB,  PUB,    PUB,    PUB,    PUB,    PUB,   ANY,    ANY,   ANY),
     "platform read":  (OK,   OK,     OK,     OK,     OK,     E401,  E401,   E401,  E401),
     "platform write": (OK,   E403,   E403,   E403,   E403,   E401,  E401,   E401,  E401),
     "tenant read":    (OK,   OK,     OK,     OK,     E404,   E401,  E401,   E401,  E401),
@@ -195,6 +196,8 @@ def test_every_caller_gets_what_the_route_kind_promises(callers, method, route, 
             client.credentials(HTTP_AUTHORIZATION=f"Bearer {callers[caller]}")
         response = client.generic(method, path, "{}", content_type="application/json")
         got = outcome(response)
+        if expected == PUB and got != E401 and response.status_code < 500:
+            continue
         if got != expected:
             wrong.append(f"{caller}: expected {expected}, got {got} ({response.status_code})")
     assert not wrong, f"{method} {path} ({kind}):\n" + "\n".join(wrong)
