@@ -110,6 +110,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "portal.identity.backend.OidcSessionRefresh",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -285,6 +286,8 @@ OIDC_AUTHENTICATE_CLASS = "portal.identity.backend.OidcLoginView"
 OIDC_CALLBACK_CLASS = "portal.identity.backend.OidcCallbackView"
 OIDC_OP_LOGOUT_URL_METHOD = "portal.identity.backend.provider_logout_url"
 OIDC_STORE_ID_TOKEN = True
+# A browser session goes back to the provider (silently) this often, to read the groups again.
+OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = _int("OIDC_SESSION_RECHECK_SECONDS", 900, minimum=10)
 LOGIN_REDIRECT_URL = "/me"
 LOGIN_REDIRECT_URL_FAILURE = "/admin/login/"
 LOGOUT_REDIRECT_URL = "/"

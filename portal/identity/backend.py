@@ -10,8 +10,10 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import SuspiciousOperation
 from django.http import JsonResponse
+from django.utils.deprecation import MiddlewareMixin
 from django.views import View
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
+from mozilla_django_oidc.middleware import SessionRefresh
 from mozilla_django_oidc.utils import import_from_settings
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
@@ -54,6 +56,7 @@ class _LazySettings:
 
     get_settings = staticmethod(oidc_setting)
     OIDC_OP_AUTH_ENDPOINT = property(lambda self: oidc_setting("OIDC_OP_AUTHORIZATION_ENDPOINT"))
+    OIDC_OP_AUTHORIZATION_ENDPOINT = OIDC_OP_AUTH_ENDPOINT
     OIDC_OP_TOKEN_ENDPOINT = property(lambda self: oidc_setting("OIDC_OP_TOKEN_ENDPOINT"))
     OIDC_OP_USER_ENDPOINT = property(lambda self: oidc_setting("OIDC_OP_USER_ENDPOINT"))
     OIDC_OP_JWKS_ENDPOINT = property(lambda self: oidc_setting("OIDC_OP_JWKS_ENDPOINT"))
@@ -121,6 +124,33 @@ class OidcCallbackView(OIDCAuthenticationCallbackView):
         if not provider.oidc_enabled():
             return json_not_found(request)
         return super().get(request)
+
+
+class OidcSessionRefresh(_LazySettings, SessionRefresh):
+    """Groups are re-read for browser sessions too: once the last login is older than
+    OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS, the next page load goes through the provider again
+    (silently, with prompt=none, while the provider's session lasts), which syncs the groups; if
+    the provider has ended the session, the portal session ends as well."""
+
+    OIDC_EXEMPT_URLS = property(lambda self: getattr(settings, "OIDC_EXEMPT_URLS", []))
+    OIDC_STATE_SIZE = 32
+    OIDC_NONCE_SIZE = 32
+    OIDC_USE_NONCE = True
+    OIDC_AUTHENTICATION_CALLBACK_URL = "oidc_authentication_callback"
+    OIDC_RP_SCOPES = property(lambda self: settings.OIDC_SCOPES)
+
+    def __init__(self, get_response):
+        MiddlewareMixin.__init__(self, get_response)
+
+    def process_request(self, request):
+        if not provider.oidc_enabled():
+            return None
+        try:
+            return super().process_request(request)
+        except provider.ProviderUnavailable as exc:
+            # Keep the session rather than lock everyone out while the provider is down.
+            logger.warning("could not re-check a browser session: %s", exc)
+            return None
 
 
 def provider_logout_url(request):

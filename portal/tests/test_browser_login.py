@@ -2,7 +2,9 @@
 OpenID provider. The person signs in on the provider's page and lands in the portal with the
 groups the provider says they have."""
 
+import json
 import re
+import time
 
 import pytest
 from django.contrib.auth.models import User
@@ -105,3 +107,37 @@ def test_the_admin_site_login_keeps_working_for_local_accounts(page, live_server
     page.click("input[type=submit]")
     page.wait_for_url(re.compile(rf"{re.escape(live_server.url)}/admin/$"))
     assert "Site administration" in page.content()
+
+
+@pytest.fixture
+def short_recheck(settings):
+    """Sessions go back to the provider after 3 s instead of 15 min."""
+    settings.OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = 3
+
+
+def test_a_browser_session_loses_a_removed_group_at_the_next_recheck(
+    page, live_server, provider, short_recheck
+):
+    sign_in(page, live_server)
+    page.wait_for_url(f"{live_server.url}/me")
+    provider.set_groups("sub-bob", [])
+    time.sleep(3.5)
+
+    # The next page load goes through the provider silently and comes back with fresh groups.
+    page.goto(f"{live_server.url}/me?format=json")
+    page.wait_for_url(f"{live_server.url}/me?format=json")
+    data = json.loads(page.inner_text("body"))["data"]
+    assert data["groups"] == []
+    assert data["tenants"] == []
+
+
+def test_a_browser_session_ends_when_the_providers_session_has_ended(
+    page, live_server, provider, short_recheck
+):
+    sign_in(page, live_server)
+    page.wait_for_url(f"{live_server.url}/me")
+    page.context.clear_cookies(domain="127.0.0.1")  # the provider's session is gone
+    time.sleep(3.5)
+
+    page.goto(f"{live_server.url}/me?format=json")
+    assert page.goto(f"{live_server.url}/me?format=json").status in (401, 403)
