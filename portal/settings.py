@@ -305,8 +305,8 @@ CSRF_COOKIE_SECURE = _tls
 SECURE_HSTS_SECONDS = 31536000 if _tls else 0
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if _tls else None
 SECURE_CONTENT_TYPE_NOSNIFF = True
-# Browser sessions end after a working day: a person removed from a group at the provider keeps
-# a portal session at most this long (API tokens are checked against the provider every request).
+# Browser sessions end after a working day whatever happens (OIDC sessions are also re-checked at
+# the provider every OIDC_SESSION_RECHECK_SECONDS, which re-reads the groups).
 SESSION_COOKIE_AGE = _int("MODELPORT_SESSION_SECONDS", 8 * 3600, minimum=60)
 
 # --- REST framework -------------------------------------------------------------------------
