@@ -234,3 +234,8 @@ def page(monkeypatch):
         yield context.new_page()
         context.close()
         browser.close()
+        # Connections the test opened while Playwright's loop ran belong to that loop's context;
+        # close them here, or they outlive the test database.
+        from django.db import connections
+
+        connections.close_all()
