@@ -182,3 +182,15 @@ def test_role_bindings_in_the_cluster_follow_the_api(
     assert kube.get_object("RoleBinding", "team-a", removed) is None
     tenant.refresh_from_db()
     assert tenant.observed_generation == tenant.generation
+
+
+def test_the_list_takes_a_constant_number_of_queries(
+    tenant_admin, tenant, django_assert_max_num_queries
+):
+    TenantBinding.objects.bulk_create(
+        TenantBinding(tenant=tenant, group=f"group-{i:03}", role="viewer") for i in range(120)
+    )
+    with django_assert_max_num_queries(8):
+        body = tenant_admin.get("/tenants/team-a/bindings?page_size=100").json()
+    assert len(body["data"]["bindings"]) == 100
+    assert body["pagination"]["count"] == 123
