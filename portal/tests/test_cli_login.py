@@ -136,3 +136,23 @@ def test_login_routes_are_not_found_when_single_sign_on_is_off(client, db, setti
         assert response.status_code == 404
         assert response.json()["error"]["code"] == "oidc_disabled"
     assert client.get("/oidc/authenticate/").status_code == 404
+
+
+def test_a_cli_with_its_own_loopback_redirect_gets_the_code_there(client, provider):
+    loopback = "http://127.0.0.1:8765/callback"
+    provider.set_clients(["http://testserver/authenticate/callback", loopback])
+    redirect = client.get(f"/authenticate?redirect_uri={loopback}")
+    back = provider.log_in(redirect["Location"], "bob", "bob-password")
+    assert back.startswith(f"{loopback}?")
+    code = parse_qs(urlsplit(back).query)["code"][0]
+
+    response = client.post(
+        "/authenticate/token", {"code": code, "redirect_uri": loopback}, format="json"
+    )
+    assert response.status_code == 200, response.json()
+
+
+def test_a_redirect_uri_the_provider_does_not_know_is_refused_there(client, provider):
+    redirect = client.get("/authenticate?redirect_uri=https://evil.example.com/steal")
+    with pytest.raises(AssertionError, match="redirect_uri"):
+        provider.log_in(redirect["Location"], "bob", "bob-password")

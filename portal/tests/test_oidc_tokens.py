@@ -243,3 +243,17 @@ def test_the_token_never_reaches_the_logs(provider, caplog):
 def test_personal_access_tokens_keep_working_beside_oidc(provider, make_user, client_for):
     client = client_for(make_user("carol", groups=["team-a-users"]))
     assert client.get("/me").json()["data"]["tenants"] == [{"name": "team-a", "role": "editor"}]
+
+
+def test_without_a_preferred_username_the_email_names_the_user(provider):
+    provider.set_accounts({"sub-dan": {"email": "dan@example.com", "groups": []}})
+    data = api(provider.id_token("sub-dan")).get("/me").json()["data"]
+    assert data["username"] == "dan@example.com"
+
+
+def test_a_discovery_document_naming_another_issuer_is_not_trusted(provider, settings):
+    # The same provider under another host name: its discovery document names 127.0.0.1.
+    settings.OIDC_ISSUER = provider.issuer.replace("127.0.0.1", "localhost")
+    response = api(provider.id_token("sub-bob")).get("/me")
+    assert error_of(response) == (503, "identity_provider_unavailable")
+    assert "different issuer" in response.json()["error"]["message"]
