@@ -257,3 +257,11 @@ def test_a_discovery_document_naming_another_issuer_is_not_trusted(provider, set
     response = api(provider.id_token("sub-bob")).get("/me")
     assert error_of(response) == (503, "identity_provider_unavailable")
     assert "different issuer" in response.json()["error"]["message"]
+
+
+def test_a_user_disabled_in_the_portal_is_refused_despite_a_valid_token(provider):
+    api(provider.id_token("sub-bob")).get("/me")
+    User.objects.filter(username="bob").update(is_active=False)
+    response = api(provider.id_token("sub-bob")).get("/me")
+    assert error_of(response) == (401, "unusable_token")
+    assert "disabled" in response.json()["error"]["message"]
