@@ -32,7 +32,7 @@ class OidcTokenAuthentication(authentication.BaseAuthentication):
         except InvalidToken as exc:
             raise CredentialRejected(exc.code, exc.message) from None
         except UnusableClaims as exc:
-            raise CredentialRejected("unusable_token", str(exc)) from None
+            raise CredentialRejected(exc.code, str(exc)) from None
         except provider.ProviderUnavailable as exc:
             raise ApiError(
                 "identity_provider_unavailable", str(exc), status.HTTP_503_SERVICE_UNAVAILABLE

@@ -19,6 +19,10 @@ logger = logging.getLogger(__name__)
 class UnusableClaims(Exception):
     """The token is valid but does not describe a person we can sign in."""
 
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+
 
 def claimed_groups(claims):
     groups = claims.get(settings.OIDC_GROUPS_CLAIM, [])
@@ -45,7 +49,7 @@ def user_from_claims(claims, *, login=False):
     and admin flags synced. `login` records the time of a browser or CLI login."""
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject:
-        raise UnusableClaims("The token has no subject (sub claim).")
+        raise UnusableClaims("unusable_token", "The token has no subject (sub claim).")
     identity = (
         OidcIdentity.objects.select_related("user")
         .filter(issuer=settings.OIDC_ISSUER, subject=subject)
@@ -55,7 +59,9 @@ def user_from_claims(claims, *, login=False):
         identity = _create_identity(claims, subject)
     user = identity.user
     if not user.is_active:
-        raise UnusableClaims("This account is disabled in the portal; ask a platform admin.")
+        raise UnusableClaims(
+            "account_disabled", "This account is disabled in the portal; ask a platform admin."
+        )
     sync_user(user, claims)
     if login:
         OidcIdentity.objects.filter(pk=identity.pk).update(last_login_at=timezone.now())

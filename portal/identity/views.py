@@ -126,12 +126,15 @@ class AuthenticateTokenView(PublicView):
             ) from None
         except provider.ProviderUnavailable as exc:
             raise _unavailable(exc) from None
-        except (InvalidToken, UnusableClaims) as exc:
+        except InvalidToken as exc:
+            # Our own provider sent a token we can't accept: its configuration, not the caller.
             raise ApiError(
                 "invalid_id_token",
-                f"The identity provider's ID token was refused: {exc}",
+                f"The identity provider's ID token was refused: {exc.message}",
                 status.HTTP_502_BAD_GATEWAY,
             ) from None
+        except UnusableClaims as exc:
+            raise ApiError(exc.code, str(exc), status.HTTP_403_FORBIDDEN) from None
         return envelope(
             "OK",
             {

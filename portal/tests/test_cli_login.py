@@ -5,6 +5,7 @@ for tokens. Against the real test provider; the "browser" here is an HTTP client
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
 from tenants.models import Tenant, TenantBinding
@@ -156,3 +157,16 @@ def test_a_redirect_uri_the_provider_does_not_know_is_refused_there(client, prov
     redirect = client.get("/authenticate?redirect_uri=https://evil.example.com/steal")
     with pytest.raises(AssertionError, match="redirect_uri"):
         provider.log_in(redirect["Location"], "bob", "bob-password")
+
+
+def test_a_disabled_account_gets_no_tokens(client, provider):
+    code = log_in(client, provider)["code"]
+    client.post("/authenticate/token", {"code": code}, format="json")
+    User.objects.filter(username="bob").update(is_active=False)
+
+    response = client.post(
+        "/authenticate/token", {"code": log_in(client, provider)["code"]}, format="json"
+    )
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "account_disabled"
+    assert "id_token" not in response.json()

@@ -263,5 +263,5 @@ def test_a_user_disabled_in_the_portal_is_refused_despite_a_valid_token(provider
     api(provider.id_token("sub-bob")).get("/me")
     User.objects.filter(username="bob").update(is_active=False)
     response = api(provider.id_token("sub-bob")).get("/me")
-    assert error_of(response) == (401, "unusable_token")
+    assert error_of(response) == (401, "account_disabled")
     assert "disabled" in response.json()["error"]["message"]
