@@ -259,7 +259,8 @@ MODELPORT_PLATFORM_ADMIN_GROUPS = env.list("MODELPORT_PLATFORM_ADMIN_GROUPS", de
 # Single sign-on with an OpenID provider (DEX in production). Off when OIDC_ISSUER is unset: then
 # only local accounts (the admin site login) and personal access tokens work. The endpoints come
 # from <issuer>/.well-known/openid-configuration, fetched when first needed and cached.
-OIDC_ISSUER = _url("OIDC_ISSUER", default="", schemes=("http", "https")).rstrip("/")
+# Exactly as the provider writes it (with or without a trailing slash): tokens' `iss` must match.
+OIDC_ISSUER = _url("OIDC_ISSUER", default="", schemes=("http", "https"))
 OIDC_CLIENT_ID = env.str("OIDC_CLIENT_ID", default="")
 OIDC_CLIENT_SECRET = env.str("OIDC_CLIENT_SECRET", default="")
 if OIDC_ISSUER and not (OIDC_CLIENT_ID and OIDC_CLIENT_SECRET):

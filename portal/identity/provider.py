@@ -49,7 +49,7 @@ def discovery():
     key = _cache_key("discovery")
     document = cache.get(key)
     if document is None:
-        url = f"{settings.OIDC_ISSUER}/.well-known/openid-configuration"
+        url = f"{settings.OIDC_ISSUER.rstrip('/')}/.well-known/openid-configuration"
         document = _get_json(url, "discovery document")
         # OpenID Connect Discovery 1.0, section 4.3: the issuer must be exactly the one asked for.
         if not isinstance(document, dict) or document.get("issuer") != settings.OIDC_ISSUER:
