@@ -10,6 +10,10 @@ export MODELPORT_DATA_DIR ?= $(CURDIR)/.modelport
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/modelport
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
+# The OpenID provider the tests log in against (npm oidc-provider), installed from its lockfile.
+OIDC_PROVIDER := testinfra/oidc
+OIDC_MODULES := $(OIDC_PROVIDER)/node_modules/.package-lock.json
+
 .PHONY: run test lint format venv clean bench-upload bench-endpoints
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
@@ -33,7 +37,11 @@ format: venv
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: venv lint
+$(OIDC_MODULES): $(OIDC_PROVIDER)/package.json $(OIDC_PROVIDER)/package-lock.json
+	cd $(OIDC_PROVIDER) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: venv lint $(OIDC_MODULES)
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest
 
 # Benchmarks are not part of `make test`: they print figures for people to compare.
@@ -45,4 +53,4 @@ bench-endpoints: venv
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python bench/endpoints/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache $(OIDC_PROVIDER)/node_modules

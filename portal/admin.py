@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from portal.models import PersonalAccessToken, hash_token
+from portal.models import OidcIdentity, PersonalAccessToken, hash_token
 
 
 @admin.register(PersonalAccessToken)
@@ -28,3 +28,18 @@ class PersonalAccessTokenAdmin(admin.ModelAdmin):
             request, f"The new token is {raw} — copy it now; it will not be shown again."
         )
         return None
+
+
+@admin.register(OidcIdentity)
+class OidcIdentityAdmin(admin.ModelAdmin):
+    """Read-only: identities are created at first login and belong to the provider."""
+
+    list_display = ("user", "subject", "issuer", "created_at", "last_login_at")
+    search_fields = ("user__username", "subject")
+    readonly_fields = ("user", "issuer", "subject", "created_at", "last_login_at")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

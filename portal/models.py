@@ -58,3 +58,26 @@ class PersonalAccessToken(models.Model):
             expires_at=expires_at,
         )
         return row, raw
+
+
+class OidcIdentity(models.Model):
+    """Links a portal user to a person at the OpenID provider: the provider's `sub` (stable, unlike
+    usernames and emails) under its issuer. Local accounts have none."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="oidc_identity"
+    )
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_login_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "subject"], name="one_user_per_oidc_subject")
+        ]
+        verbose_name = "OIDC identity"
+        verbose_name_plural = "OIDC identities"
+
+    def __str__(self):
+        return f"{self.subject} at {self.issuer}"

@@ -110,6 +110,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "portal.identity.backend.OidcSessionRefresh",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -281,11 +282,48 @@ MODELPORT_DEFAULT_MEMORY_LIMIT = env.str("MODELPORT_DEFAULT_MEMORY_LIMIT", defau
 
 MODELPORT_PLATFORM_ADMIN_GROUPS = env.list("MODELPORT_PLATFORM_ADMIN_GROUPS", default=[])
 
+# Single sign-on with an OpenID provider (DEX in production). Off when OIDC_ISSUER is unset: then
+# only local accounts (the admin site login) and personal access tokens work. The endpoints come
+# from <issuer>/.well-known/openid-configuration, fetched when first needed and cached.
+# Exactly as the provider writes it (with or without a trailing slash): tokens' `iss` must match.
+OIDC_ISSUER = _url("OIDC_ISSUER", default="", schemes=("http", "https"))
+OIDC_CLIENT_ID = env.str("OIDC_CLIENT_ID", default="")
+OIDC_CLIENT_SECRET = env.str("OIDC_CLIENT_SECRET", default="")
+if OIDC_ISSUER and not (OIDC_CLIENT_ID and OIDC_CLIENT_SECRET):
+    _fail("OIDC_CLIENT_ID", "and OIDC_CLIENT_SECRET must be set when OIDC_ISSUER is set.")
+# Scopes asked for at login; `groups` makes DEX put the groups claim into the ID token.
+OIDC_SCOPES = env.str("OIDC_SCOPES", default="openid profile email groups")
+OIDC_GROUPS_CLAIM = env.str("OIDC_GROUPS_CLAIM", default="groups")
+# PEM bundle that signs the provider's TLS certificate, when it is not publicly trusted.
+OIDC_CA_FILE = env.str("OIDC_CA_FILE", default="")
+if OIDC_CA_FILE and not Path(OIDC_CA_FILE).is_file():
+    _fail("OIDC_CA_FILE", f"points to {OIDC_CA_FILE!r}, which is not a readable file.")
+OIDC_TIMEOUT = _int("OIDC_TIMEOUT", 10, minimum=1)
+# Where the provider sends the CLI's browser after login (registered with the provider); unset =
+# this portal's /authenticate/callback, a page that shows the code to paste into the CLI.
+OIDC_CLI_REDIRECT_URI = _url("OIDC_CLI_REDIRECT_URI", default="", schemes=("http", "https"))
+
+# mozilla-django-oidc: its views and backend read their settings through
+# portal.identity.backend.oidc_setting, which maps these names to the ones above.
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "portal.identity.backend.OidcBackend",
+]
+OIDC_AUTHENTICATE_CLASS = "portal.identity.backend.OidcLoginView"
+OIDC_CALLBACK_CLASS = "portal.identity.backend.OidcCallbackView"
+OIDC_OP_LOGOUT_URL_METHOD = "portal.identity.backend.provider_logout_url"
+OIDC_STORE_ID_TOKEN = True
+# A browser session goes back to the provider (silently) this often, to read the groups again.
+OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = _int("OIDC_SESSION_RECHECK_SECONDS", 900, minimum=10)
+LOGIN_REDIRECT_URL = "/me"
+LOGIN_REDIRECT_URL_FAILURE = "/admin/login/"
+LOGOUT_REDIRECT_URL = "/"
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/oidc/authenticate/" if OIDC_ISSUER else "/admin/login/"
 
 _tls = _bool("MODELPORT_TLS", default=not DEBUG and bool(env.str("SECRET_KEY", default="")))
 SESSION_COOKIE_HTTPONLY = True
@@ -294,12 +332,16 @@ CSRF_COOKIE_SECURE = _tls
 SECURE_HSTS_SECONDS = 31536000 if _tls else 0
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if _tls else None
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Browser sessions end after a working day whatever happens (OIDC sessions are also re-checked at
+# the provider every OIDC_SESSION_RECHECK_SECONDS, which re-reads the groups).
+SESSION_COOKIE_AGE = _int("MODELPORT_SESSION_SECONDS", 8 * 3600, minimum=60)
 
 # --- REST framework -------------------------------------------------------------------------
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "portal.api.authentication.TokenAuthentication",
+        "portal.identity.authentication.OidcTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -12,6 +12,8 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api-auth/", include("rest_framework.urls")),
+    path("oidc/", include("mozilla_django_oidc.urls")),
+    path("", include("portal.identity.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("", include("tenants.api.urls")),

@@ -65,3 +65,34 @@ def get_tenant(user, name, role=Role.VIEWER, queryset=None):
             status_code=403,
         )
     return tenant
+
+
+# What a request needs in its tenant, by HTTP method, unless the view says otherwise (a view's
+# `required_roles`, e.g. {"POST": Role.ADMIN}): viewers read, editors change.
+READ_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def role_for_method(method, required_roles=None):
+    if required_roles and method in required_roles:
+        return required_roles[method]
+    return Role.VIEWER if method in READ_METHODS else Role.EDITOR
+
+
+def scoped(queryset, user, role=Role.VIEWER, tenant_field="tenant"):
+    """`queryset` of tenant-owned rows narrowed to the tenants where `user` has at least `role`.
+    Lists of models, endpoints and the rest go through this, never through their own filters."""
+    return queryset.filter(**{f"{tenant_field}__in": tenants_for(user, role)})
+
+
+def roles_by_tenant(user):
+    """{tenant name: the user's highest role there}; platform admins are admins everywhere."""
+    if is_platform_admin(user):
+        return dict.fromkeys(Tenant.objects.values_list("name", flat=True), Role.ADMIN.value)
+    best = {}
+    bindings = TenantBinding.objects.filter(group__in=user_groups(user)).values_list(
+        "tenant__name", "role"
+    )
+    for name, role in bindings:
+        if name not in best or _RANK[role] > _RANK[best[name]]:
+            best[name] = role
+    return best

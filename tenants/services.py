@@ -57,3 +57,52 @@ def request_tenant_deletion(tenant):
 def request_resync(tenants):
     for tenant in tenants:
         reconcile_tenant.delay(pk=tenant.pk)
+
+
+def _deleting(tenant):
+    return Conflict(
+        "tenant_deleting", f"Tenant {tenant.name!r} is being deleted; its bindings can't change."
+    )
+
+
+def _bump_generation(tenant):
+    """Bindings are part of the tenant's desired state: the worker renders one RoleBinding per
+    binding and prunes the rest, so each change is a new generation to reconcile."""
+    Tenant.objects.filter(pk=tenant.pk).update(
+        generation=F("generation") + 1, updated_at=timezone.now()
+    )
+    schedule_reconcile(tenant.pk)
+
+
+@transaction.atomic
+def bind_group(tenant, *, group, role):
+    """Give `group` the `role` in `tenant` (replacing its previous role). Returns
+    (binding, "created" | "changed" | "unchanged")."""
+    tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    if tenant.deletion_requested_at:
+        raise _deleting(tenant)
+    binding, created = TenantBinding.objects.get_or_create(
+        tenant=tenant, group=group, defaults={"role": role}
+    )
+    if created:
+        outcome = "created"
+    elif binding.role != role:
+        binding.role = role
+        binding.save(update_fields=["role"])
+        outcome = "changed"
+    else:
+        return binding, "unchanged"
+    _bump_generation(tenant)
+    return binding, outcome
+
+
+@transaction.atomic
+def unbind_group(tenant, *, group):
+    """Take `group`'s role in `tenant` away. Returns False if it had none."""
+    tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    if tenant.deletion_requested_at:
+        raise _deleting(tenant)
+    deleted, _ = TenantBinding.objects.filter(tenant=tenant, group=group).delete()
+    if deleted:
+        _bump_generation(tenant)
+    return bool(deleted)

@@ -12,6 +12,7 @@ from django.conf import settings
 from rest_framework.exceptions import ValidationError
 
 from portal.quantity import is_quantity, quantity_value
+from tenants.models import Role
 
 # The longest tenant name that keeps `<endpoint>-<tenant>` a valid DNS label (63) with endpoint
 # names of up to 32 characters.
@@ -63,6 +64,22 @@ def validate_scope(scope):
             "The scope must be a group name of at most 200 characters, without spaces."
         )
     return scope.strip()
+
+
+def validate_group(group):
+    if not isinstance(group, str) or not group.strip():
+        raise ValidationError("group must name an OIDC group, as in the groups claim.")
+    if len(group) > 200 or any(ch.isspace() for ch in group.strip()):
+        raise ValidationError(
+            "group must be a group name of at most 200 characters, without spaces."
+        )
+    return group.strip()
+
+
+def validate_role(role):
+    if role not in Role.values:
+        raise ValidationError(f"role must be one of {', '.join(Role.values)}; it is {role!r}.")
+    return role
 
 
 def validate_quota(quota):

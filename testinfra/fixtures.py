@@ -1,5 +1,6 @@
-"""pytest fixtures that start the real parts: S3 (moto's server), the Kubernetes API emulator and
-a Celery worker process. Loaded with `-p testinfra.fixtures` (see pyproject.toml)."""
+"""pytest fixtures that start the real parts: S3 (moto's server), the Kubernetes API emulator,
+a Celery worker process, an OpenID provider and headless Chromium. Loaded with
+`-p testinfra.fixtures` (see pyproject.toml)."""
 
 import os
 import subprocess
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from testinfra.identity import CLIENT_ID, CLIENT_SECRET, OidcProvider
 from testinfra.kube_emulator import KubeEmulator
 from testinfra.servers import MotoS3Server, stop_process, write_kubeconfig
 
@@ -180,3 +182,60 @@ def wait_until(predicate, timeout=30, interval=0.2, message="condition"):
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+@pytest.fixture(scope="session")
+def oidc_server(tmp_path_factory):
+    server = OidcProvider(tmp_path_factory.mktemp("oidc") / "provider.log").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def oidc(oidc_server, settings):
+    """Single sign-on is on for this test, against the test provider: no accounts yet, this
+    portal's client registered for the test client's callbacks, nothing cached."""
+    from portal.identity.provider import forget_cached_documents
+
+    settings.OIDC_ISSUER = oidc_server.issuer
+    settings.OIDC_CLIENT_ID = CLIENT_ID
+    settings.OIDC_CLIENT_SECRET = CLIENT_SECRET
+    settings.OIDC_CA_FILE = ""
+    settings.OIDC_CLI_REDIRECT_URI = ""
+    oidc_server.set_clients(
+        ["http://testserver/oidc/callback/", "http://testserver/authenticate/callback"]
+    )
+    oidc_server.set_accounts({})
+    forget_cached_documents()
+    yield oidc_server
+    forget_cached_documents()
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture
+def page(monkeypatch):
+    """A page in headless Chromium (the Debian package, never a downloaded build) driven by
+    Playwright, started for this test alone: Playwright's sync API keeps an event loop running in
+    this thread while it is up, and Django refuses ORM calls beside a running loop unless told that
+    it is safe, which here it is (the loop only drives the browser)."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does it)")
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        context = browser.new_context()
+        yield context.new_page()
+        context.close()
+        browser.close()
+        # Connections the test opened while Playwright's loop ran belong to that loop's context;
+        # close them here, or they outlive the test database.
+        from django.db import connections
+
+        connections.close_all()

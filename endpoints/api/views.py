@@ -80,6 +80,8 @@ class EndpointsView(ApiView):
 
     @extend_schema(summary="Delete an endpoint (editors)", request=EndpointDeleteSerializer)
     def delete(self, request, tenant):
+        # Who may delete here is decided before the body is read: a stranger learns nothing.
+        get_tenant(request.user, tenant, role=Role.EDITOR)
         data = validated(EndpointDeleteSerializer, self, request)
         endpoint = get_endpoint(request.user, tenant, data["endpointName"], role=Role.EDITOR)
         services.request_endpoint_deletion(endpoint)

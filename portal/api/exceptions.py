@@ -33,6 +33,13 @@ class Conflict(ApiError):
         super().__init__(code, message, status.HTTP_409_CONFLICT, fields)
 
 
+class CredentialRejected(ApiError, exceptions.AuthenticationFailed):
+    """A 401 for a credential we refuse, with its own code (token_expired, wrong_audience, …)."""
+
+    def __init__(self, code, message):
+        super().__init__(code, message, status.HTTP_401_UNAUTHORIZED)
+
+
 class NotFound(ApiError):
     def __init__(self, message, code="not_found"):
         super().__init__(code, message, status.HTTP_404_NOT_FOUND)

@@ -38,6 +38,9 @@ def start_with(tmp_path, **env):
         ("MODELPORT_TLS_SECRET", "no-slash", "<namespace>/<secret name>"),
         ("MODELPORT_STATUS_SECONDS", "0", "must be at least 1"),
         ("MODELPORT_KUBERNETES_VERSION", "v1.34", "must look like 1.34.0"),
+        ("OIDC_ISSUER", "dex.example.com", "must be a URL starting with one of"),
+        ("OIDC_CA_FILE", "/nonexistent/ca.pem", "is not a readable file"),
+        ("MODELPORT_SESSION_SECONDS", "a day", "must be a whole number"),
     ],
 )
 def test_a_wrong_value_fails_at_start_up_naming_the_variable(tmp_path, variable, value, expected):
@@ -98,3 +101,88 @@ def test_unset_means_the_embedded_default(tmp_path):
         "filesystem://",
         "False",
     ], result.stderr
+
+
+def test_an_issuer_needs_a_client_id_and_secret(tmp_path):
+    result = start_with(tmp_path, OIDC_ISSUER="https://dex.example.com/dex")
+    assert result.returncode != 0
+    assert "OIDC_CLIENT_ID and OIDC_CLIENT_SECRET must be set when OIDC_ISSUER is set" in (
+        result.stderr
+    )
+
+
+def test_the_client_secret_can_come_from_a_file(tmp_path):
+    secret = tmp_path / "oidc-secret"
+    secret.write_text("from-a-file")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from django.conf import settings as s; print(s.OIDC_CLIENT_SECRET)",
+        ],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "portal.settings",
+            "MODELPORT_DATA_DIR": str(tmp_path),
+            "OIDC_ISSUER": "https://dex.example.com/dex",
+            "OIDC_CLIENT_ID": "modelport",
+            "OIDC_CLIENT_SECRET_FILE": str(secret),
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.strip() == "from-a-file", result.stderr
+
+
+SECURITY = [
+    "SESSION_COOKIE_SECURE",
+    "CSRF_COOKIE_SECURE",
+    "SESSION_COOKIE_HTTPONLY",
+    "SECURE_HSTS_SECONDS",
+    "SECURE_PROXY_SSL_HEADER",
+    "SESSION_COOKIE_AGE",
+]
+
+
+def security_settings(tmp_path, **env):
+    code = "from django.conf import settings as s; " + "; ".join(
+        f"print(repr(s.{name}))" for name in SECURITY
+    )
+    environment = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "MODELPORT_TLS")}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={
+            **environment,
+            "DJANGO_SETTINGS_MODULE": "portal.settings",
+            "MODELPORT_DATA_DIR": str(tmp_path),
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return dict(zip(SECURITY, result.stdout.split("\n"), strict=False)), result.stderr
+
+
+def test_production_cookies_are_secure_and_http_only_with_hsts(tmp_path):
+    values, stderr = security_settings(tmp_path, SECRET_KEY="p" * 20 + "q" * 20)
+    assert values == {
+        "SESSION_COOKIE_SECURE": "True",
+        "CSRF_COOKIE_SECURE": "True",
+        "SESSION_COOKIE_HTTPONLY": "True",
+        "SECURE_HSTS_SECONDS": "31536000",
+        "SECURE_PROXY_SSL_HEADER": "('HTTP_X_FORWARDED_PROTO', 'https')",
+        "SESSION_COOKIE_AGE": "28800",
+    }, stderr
+
+
+def test_without_tls_there_is_no_hsts_and_cookies_may_travel_over_http(tmp_path):
+    values, stderr = security_settings(
+        tmp_path, SECRET_KEY="p" * 20 + "q" * 20, MODELPORT_TLS="false"
+    )
+    assert values["SESSION_COOKIE_SECURE"] == "False", stderr
+    assert values["SECURE_HSTS_SECONDS"] == "0"
+    assert values["SESSION_COOKIE_HTTPONLY"] == "True"

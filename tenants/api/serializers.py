@@ -30,6 +30,26 @@ class TenantCreateSerializer(serializers.Serializer):
         return validation.validate_quota(value)
 
 
+class BindingSerializer(serializers.Serializer):
+    """{"group": "<OIDC group>", "role": "viewer" | "editor" | "admin"}."""
+
+    group = serializers.JSONField(help_text="An OIDC group, as in the groups claim.")
+    role = serializers.JSONField(help_text="viewer, editor or admin.")
+
+    def validate_group(self, value):
+        return validation.validate_group(value)
+
+    def validate_role(self, value):
+        return validation.validate_role(value)
+
+
+class UnbindSerializer(serializers.Serializer):
+    group = serializers.JSONField(help_text="The OIDC group whose role to remove.")
+
+    def validate_group(self, value):
+        return validation.validate_group(value)
+
+
 class TenantDeleteSerializer(serializers.Serializer):
     name = serializers.CharField()
 

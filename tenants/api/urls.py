@@ -5,4 +5,9 @@ from tenants.api import views
 urlpatterns = [
     path("tenants", views.TenantsView.as_view(), name="tenants"),
     path("tenants/<str:tenant>", views.TenantDetailView.as_view(), name="tenant-detail"),
+    path(
+        "tenants/<str:tenant>/bindings",
+        views.TenantBindingsView.as_view(),
+        name="tenant-bindings",
+    ),
 ]

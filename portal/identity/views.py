@@ -1,0 +1,163 @@
+"""Login for the CLI, as in the reference platform: `GET /authenticate` sends the browser to the
+provider; the provider sends it back with a code (to the CLI's own redirect URI, or to
+/authenticate/callback, which shows the code); `POST /authenticate/token` trades the code, or a
+refresh token, for tokens. Plus `GET /me`: who the caller is and what they may do."""
+
+import secrets
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.http import HttpResponseRedirect
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+
+from portal.api.exceptions import ApiError
+from portal.api.responses import envelope
+from portal.api.views import ApiView
+from portal.identity import provider
+from portal.identity.tokens import InvalidToken, validate_id_token
+from portal.identity.users import UnusableClaims, user_from_claims
+from tenants.access import is_platform_admin, roles_by_tenant, user_groups
+
+
+def _require_oidc():
+    if not provider.oidc_enabled():
+        raise ApiError(
+            "oidc_disabled",
+            "This portal has no identity provider configured (OIDC_ISSUER is unset); use a "
+            "personal access token.",
+            status.HTTP_404_NOT_FOUND,
+        )
+
+
+def _unavailable(exc):
+    return ApiError("identity_provider_unavailable", str(exc), status.HTTP_503_SERVICE_UNAVAILABLE)
+
+
+def cli_redirect_uri(request):
+    return settings.OIDC_CLI_REDIRECT_URI or request.build_absolute_uri("/authenticate/callback")
+
+
+class PublicView(ApiView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+
+class AuthenticateView(PublicView):
+    @extend_schema(
+        summary="Log in: redirects to the identity provider's login page",
+        description="Optional query parameters: redirect_uri (registered with the provider; "
+        "default /authenticate/callback) and state (echoed back with the code).",
+        responses={302: None},
+    )
+    def get(self, request):
+        _require_oidc()
+        try:
+            authorize = provider.endpoint("authorization_endpoint")
+        except provider.ProviderUnavailable as exc:
+            raise _unavailable(exc) from None
+        params = {
+            "response_type": "code",
+            "client_id": settings.OIDC_CLIENT_ID,
+            "scope": f"{settings.OIDC_SCOPES} offline_access",
+            "redirect_uri": request.query_params.get("redirect_uri") or cli_redirect_uri(request),
+            "state": request.query_params.get("state") or secrets.token_urlsafe(16),
+        }
+        return HttpResponseRedirect(f"{authorize}?{urlencode(params)}")
+
+
+class AuthenticateCallbackView(PublicView):
+    @extend_schema(summary="Where the provider returns the browser: shows the code for the CLI")
+    def get(self, request):
+        _require_oidc()
+        if "error" in request.query_params:
+            reason = request.query_params.get("error_description") or request.query_params["error"]
+            raise ApiError(
+                "login_failed",
+                f"The identity provider did not log you in: {reason}.",
+            )
+        code = request.query_params.get("code")
+        if not code:
+            raise ApiError("missing_code", "This page expects a code from the identity provider.")
+        return envelope("OK", {"code": code, "state": request.query_params.get("state", "")})
+
+
+class TokenRequestSerializer(serializers.Serializer):
+    code = serializers.CharField(required=False, max_length=4096)
+    redirect_uri = serializers.URLField(required=False)
+    refresh_token = serializers.CharField(required=False, max_length=8192)
+
+    def validate(self, attrs):
+        if bool(attrs.get("code")) == bool(attrs.get("refresh_token")):
+            raise serializers.ValidationError("Send either a code or a refresh_token.")
+        return attrs
+
+
+class AuthenticateTokenView(PublicView):
+    @extend_schema(
+        summary="Trade a login code or a refresh token for an ID token",
+        request=TokenRequestSerializer,
+    )
+    def post(self, request):
+        _require_oidc()
+        self.reject_unknown_fields(request.data, TokenRequestSerializer().fields)
+        serializer = TokenRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        if data.get("code"):
+            form = {
+                "grant_type": "authorization_code",
+                "code": data["code"],
+                "redirect_uri": data.get("redirect_uri") or cli_redirect_uri(request),
+            }
+        else:
+            form = {"grant_type": "refresh_token", "refresh_token": data["refresh_token"]}
+        try:
+            tokens = provider.request_tokens(**form)
+            claims = validate_id_token(tokens.get("id_token") or "")
+            user = user_from_claims(claims, login=True)
+        except provider.TokenRequestFailed as exc:
+            raise ApiError(
+                "invalid_grant",
+                "The identity provider refused the "
+                f"{'code' if data.get('code') else 'refresh token'}: "
+                f"{exc.description or exc.error}. Log in again.",
+            ) from None
+        except provider.ProviderUnavailable as exc:
+            raise _unavailable(exc) from None
+        except InvalidToken as exc:
+            # Our own provider sent a token we can't accept: its configuration, not the caller.
+            raise ApiError(
+                "invalid_id_token",
+                f"The identity provider's ID token was refused: {exc.message}",
+                status.HTTP_502_BAD_GATEWAY,
+            ) from None
+        except UnusableClaims as exc:
+            raise ApiError(exc.code, str(exc), status.HTTP_403_FORBIDDEN) from None
+        return envelope(
+            "OK",
+            {
+                "id_token": tokens["id_token"],
+                "refresh_token": tokens.get("refresh_token"),
+                "expires_in": tokens.get("expires_in"),
+                "token_type": "Bearer",
+                "username": user.get_username(),
+            },
+        )
+
+
+class MeView(ApiView):
+    @extend_schema(summary="Who you are: groups, platform admin, your role in each tenant")
+    def get(self, request):
+        user = request.user
+        roles = roles_by_tenant(user)
+        return envelope(
+            "OK",
+            {
+                "username": user.get_username(),
+                "groups": sorted(user_groups(user)),
+                "platformAdmin": is_platform_admin(user),
+                "tenants": [{"name": name, "role": role} for name, role in sorted(roles.items())],
+            },
+        )
