@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -245,9 +246,6 @@ def endpoint_phase(endpoint, status):
     return Phase.PROVISIONING, f"{available} of {endpoint.replicas} replicas available."
 
 
-_STATUS_FIELDS = ("running_pods", "pending_pods", "failed_pods")
-
-
 @shared_task(acks_late=True)
 def sync_endpoint_status():
     """Read pods and Deployments once per tenant namespace (never per endpoint) and write pod
@@ -271,18 +269,33 @@ def sync_endpoint_status():
             logger.warning("status of tenant %s endpoints skipped: %s", tenant.name, exc)
             skipped += 1
             continue
+        updated = []
         for endpoint in group:
             status = statuses.get(endpoint.name)
             if status is None:
                 continue
-            changed += _write_status(endpoint, status, now)
+            if _observe_status(endpoint, status, now):
+                updated.append(endpoint)
             if status.cluster_replicas not in (None, endpoint.replicas):
                 scale_endpoint.delay(pk=endpoint.pk)
                 scaled += 1
+        changed += _save_status(updated)
     return {"tenants": len(by_tenant), "changed": changed, "rescaled": scaled, "skipped": skipped}
 
 
-def _write_status(endpoint, status, now):
+_COUNT_FIELDS = (
+    "running_pods",
+    "pending_pods",
+    "failed_pods",
+    "available_replicas",
+    "unavailable_replicas",
+    "status_synced_at",
+)
+_PHASE_FIELDS = ("phase", "message")
+
+
+def _observe_status(endpoint, status, now):
+    """Set the reported status on `endpoint` (not saved); returns whether anything changed."""
     values = {
         "running_pods": status.running,
         "pending_pods": status.pending,
@@ -290,14 +303,33 @@ def _write_status(endpoint, status, now):
         "available_replicas": status.available,
         "unavailable_replicas": status.unavailable,
     }
-    if endpoint.is_up_to_date and endpoint.phase != Phase.DELETING:
+    if endpoint.is_up_to_date:
         values["phase"], values["message"] = endpoint_phase(endpoint, status)
     if all(getattr(endpoint, field) == value for field, value in values.items()):
+        return False
+    for field, value in {**values, "status_synced_at": now}.items():
+        setattr(endpoint, field, value)
+    return True
+
+
+def _save_status(endpoints):
+    """Write the endpoints' status in two queries, skipping any that changed meanwhile: a newer
+    spec (its phase is the next reconcile's to decide) or a deletion wins."""
+    if not endpoints:
         return 0
-    # Only if nobody changed the endpoint meanwhile: a newer spec or a deletion wins.
-    return Endpoint.objects.filter(
-        pk=endpoint.pk, generation=endpoint.generation, deletion_requested_at__isnull=True
-    ).update(**values, status_synced_at=now)
+    with transaction.atomic():
+        current = dict(
+            Endpoint.objects.select_for_update()
+            .filter(pk__in=[e.pk for e in endpoints], deletion_requested_at__isnull=True)
+            .values_list("pk", "generation")
+        )
+        unchanged = [e for e in endpoints if current.get(e.pk) == e.generation]
+        # The phase is the status task's to write only once the current spec is applied.
+        applied = [e for e in unchanged if e.is_up_to_date]
+        Endpoint.objects.bulk_update(applied, _COUNT_FIELDS + _PHASE_FIELDS, batch_size=500)
+        pending = [e for e in unchanged if not e.is_up_to_date]
+        Endpoint.objects.bulk_update(pending, _COUNT_FIELDS, batch_size=500)
+    return len(unchanged)
 
 
 def _resync_endpoints(orchestrator, settled, stale):

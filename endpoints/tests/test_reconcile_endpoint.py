@@ -3,6 +3,7 @@ client; every object the templates render is checked against the Kubernetes 1.34
 `kube` fixture. Tasks run in this process (eager)."""
 
 import re
+from unittest import mock
 
 import pytest
 
@@ -472,3 +473,25 @@ def test_resync_leaves_the_endpoints_of_a_tenant_being_deleted_to_the_tenant(
     tenant.save()
 
     assert resync.apply().get()["endpoints_reconciled"] == 0
+
+
+def test_a_status_read_before_a_spec_change_is_not_written_over_it(kube, namespace, make_endpoint):
+    from workers.backends.kubernetes import KubernetesOrchestrator
+
+    endpoint = reconcile(make_endpoint())
+    kube.put_object(pod("endpoint-a"))
+    report_deployment(kube, availableReplicas=1)
+    real = KubernetesOrchestrator.endpoint_status
+
+    def change_meanwhile(self, tenant, endpoints):
+        # Someone patches the endpoint while the worker is reading the cluster.
+        Endpoint.objects.filter(pk=endpoint.pk).update(generation=endpoint.generation + 1)
+        return real(self, tenant, endpoints)
+
+    with mock.patch.object(KubernetesOrchestrator, "endpoint_status", change_meanwhile):
+        result = sync_endpoint_status.apply().get()
+
+    assert result["changed"] == 0
+    endpoint.refresh_from_db()
+    assert endpoint.phase == Phase.PROVISIONING
+    assert endpoint.running_pods == 0
