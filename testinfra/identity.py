@@ -40,7 +40,14 @@ class OidcProvider:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        wait_for_http(f"{self.issuer}/.well-known/openid-configuration", process=self.process)
+        try:
+            # Node starts slowly on a busy machine.
+            wait_for_http(
+                f"{self.issuer}/.well-known/openid-configuration", timeout=90, process=self.process
+            )
+        except (RuntimeError, TimeoutError) as exc:
+            self.stop()
+            raise RuntimeError(f"{exc}; its log:\n{self.log_path.read_text()}") from None
         return self
 
     def stop(self):
@@ -55,7 +62,7 @@ class OidcProvider:
             method=method,
             headers={"content-type": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read())
 
     def set_clients(self, redirect_uris):

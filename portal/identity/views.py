@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.http import HttpResponseRedirect
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -36,7 +37,8 @@ def _unavailable(exc):
 
 
 def cli_redirect_uri(request):
-    return settings.OIDC_CLI_REDIRECT_URI or request.build_absolute_uri("/authenticate/callback")
+    callback = reverse("authenticate-callback")
+    return settings.OIDC_CLI_REDIRECT_URI or request.build_absolute_uri(callback)
 
 
 class PublicView(ApiView):
