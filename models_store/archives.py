@@ -63,7 +63,7 @@ def _member_path(name):
     while clean.startswith("./"):
         clean = clean[2:]
     try:
-        return validation.file_path(clean.rstrip("/") if clean.endswith("/") else clean, "member")
+        return validation.file_path(clean.rstrip("/"), "member")
     except ApiError as exc:
         raise bad_archive(f"The archive member {name!r} is not allowed: {exc.message}") from None
 
