@@ -10,6 +10,9 @@ export MODELPORT_DATA_DIR ?= $(CURDIR)/.modelport
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/modelport
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
+MLSERVER_VENV := .venv-mlserver
+export MODELPORT_MLSERVER ?= $(CURDIR)/$(MLSERVER_VENV)/bin/mlserver
+
 .PHONY: run test lint format venv clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
@@ -18,7 +21,15 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-venv: $(BIN)/.installed
+# MLServer and its runtimes live in their own virtualenv: the local orchestrator runs them as
+# separate processes, and their dependencies (numpy, scikit-learn, ...) stay out of the portal.
+$(MLSERVER_VENV)/.installed: requirements-mlserver.txt
+	test -x $(MLSERVER_VENV)/bin/python || $(PYTHON) -m venv $(MLSERVER_VENV)
+	$(MLSERVER_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(MLSERVER_VENV)/bin/python -m pip install --quiet -r requirements-mlserver.txt
+	touch $@
+
+venv: $(BIN)/.installed $(MLSERVER_VENV)/.installed
 
 run: venv
 	$(BIN)/python manage.py migrate --no-input
@@ -37,4 +48,4 @@ test: venv lint
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(MLSERVER_VENV) .pytest_cache .ruff_cache

@@ -234,6 +234,10 @@ if not DNS_NAME.match(MODELPORT_DOMAIN):
 KUBECONFIG = env.str("KUBECONFIG", default="")
 if KUBECONFIG and not Path(KUBECONFIG).is_file():
     _fail("KUBECONFIG", f"points to {KUBECONFIG!r}, which is not a readable file.")
+# The local orchestrator's model server (`make` installs it in .venv-mlserver).
+MODELPORT_MLSERVER = env.str(
+    "MODELPORT_MLSERVER", default=str(BASE_DIR / ".venv-mlserver" / "bin" / "mlserver")
+)
 # Seconds for every call to the Kubernetes API server.
 MODELPORT_KUBE_TIMEOUT = _int("MODELPORT_KUBE_TIMEOUT", 15, minimum=1)
 # Where the gateway and the ingress controller run: tenants' network policies admit only them.
