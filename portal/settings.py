@@ -238,6 +238,9 @@ if KUBECONFIG and not Path(KUBECONFIG).is_file():
 MODELPORT_MLSERVER = env.str(
     "MODELPORT_MLSERVER", default=str(BASE_DIR / ".venv-mlserver" / "bin" / "mlserver")
 )
+# The inference gateway: the largest request body it forwards, and how long it waits for a reply.
+MODELPORT_GATEWAY_MAX_BODY_BYTES = _int("MODELPORT_GATEWAY_MAX_BODY_BYTES", 64 * 1024 * 1024, 1)
+MODELPORT_GATEWAY_TIMEOUT = _int("MODELPORT_GATEWAY_TIMEOUT", 60, minimum=1)
 # Seconds for every call to the Kubernetes API server.
 MODELPORT_KUBE_TIMEOUT = _int("MODELPORT_KUBE_TIMEOUT", 15, minimum=1)
 # Where the gateway and the ingress controller run: tenants' network policies admit only them.

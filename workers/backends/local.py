@@ -3,6 +3,7 @@ import shutil
 from django.conf import settings
 
 from workers.backends import TenantSurvey
+from workers.backends.local_runtime import LocalRuntime
 
 
 class LocalOrchestrator:
@@ -15,10 +16,25 @@ class LocalOrchestrator:
     def root(self):
         return settings.DATA_DIR / "runtime"
 
+    @property
+    def runtime(self):
+        # Endpoints live in their tenant's runtime folder: <root>/<tenant>/<endpoint>/.
+        return LocalRuntime(self.root, settings.MODELPORT_MLSERVER)
+
+    def endpoint_backends(self, tenant, endpoint):
+        """Ready replicas' URLs; None if this machine runs no such endpoint."""
+        key = f"{tenant}/{endpoint}"
+        if key not in self.runtime.endpoint_keys():
+            return None
+        return self.runtime.ready_urls(key)
+
     def apply_tenant(self, tenant, bindings):
         (self.root / tenant.name).mkdir(parents=True, exist_ok=True)
 
     def delete_tenant(self, tenant):
+        for key in self.runtime.endpoint_keys():
+            if key.startswith(f"{tenant.name}/"):
+                self.runtime.stop(key)
         shutil.rmtree(self.root / tenant.name, ignore_errors=True)
 
     def managed_tenant_names(self):

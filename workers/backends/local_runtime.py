@@ -313,7 +313,11 @@ class LocalRuntime:
             text = log.read().decode(errors="replace")
         return text.rsplit(RUN_MARKER, 1)[-1].strip().splitlines()[1:]
 
-    def replica_urls(self, key):
-        """Where the ready replicas of `key` answer (the gateway's backends)."""
+    def ready_urls(self, key):
+        """Where the replicas of `key` that answer their readiness check are: gateway backends."""
         folder = self._dir(key)
-        return [r.url for r in self._replicas(key) if _alive(r.pid, str(folder)) and r.http_port]
+        return [
+            r.url
+            for r in self._replicas(key)
+            if r.http_port and _alive(r.pid, str(folder)) and _ready(r)
+        ]

@@ -3,47 +3,20 @@
 import json
 import os
 import signal
-import subprocess
 import urllib.request
-from pathlib import Path
 
 import pytest
 from django.conf import settings
 
 from testinfra.fixtures import wait_until
+from testinfra.models import IRIS_ROWS, SKLEARN, train_iris, v2_request
 from workers.backends.local_runtime import MAX_RESTARTS, LocalRuntime, ServedModel, _alive
-
-IRIS_ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
-SKLEARN = "mlserver_sklearn.SKLearnModel"
-
-
-def mlserver_python():
-    return str(Path(settings.MODELPORT_MLSERVER).with_name("python"))
 
 
 @pytest.fixture(scope="module")
 def iris(tmp_path_factory):
-    """A scikit-learn classifier trained on the iris data set scikit-learn ships, and its own
-    predictions for IRIS_ROWS (computed in the model runtime's Python)."""
-    folder = tmp_path_factory.mktemp("iris")
-    script = (
-        "import joblib, json, sys\n"
-        "from sklearn.datasets import load_iris\n"
-        "from sklearn.linear_model import LogisticRegression\n"
-        "X, y = load_iris(return_X_y=True)\n"
-        "model = LogisticRegression(max_iter=1000).fit(X, y)\n"
-        "joblib.dump(model, sys.argv[1])\n"
-        "print(json.dumps(model.predict(json.loads(sys.argv[2])).tolist()))\n"
-    )
-    path = folder / "model.joblib"
-    result = subprocess.run(
-        [mlserver_python(), "-c", script, str(path), json.dumps(IRIS_ROWS)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    return path, json.loads(result.stdout)
+    path = tmp_path_factory.mktemp("iris") / "model.joblib"
+    return path, train_iris(path)
 
 
 @pytest.fixture
@@ -55,12 +28,9 @@ def runtime(tmp_path):
 
 
 def infer(url, rows, model="iris"):
-    body = {
-        "inputs": [{"name": "input-0", "shape": [len(rows), 4], "datatype": "FP64", "data": rows}]
-    }
     request = urllib.request.Request(
         f"{url}/v2/models/{model}/infer",
-        data=json.dumps(body).encode(),
+        data=json.dumps(v2_request(rows)).encode(),
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=10) as response:
