@@ -13,7 +13,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 MLSERVER_VENV := .venv-mlserver
 export MODELPORT_MLSERVER ?= $(CURDIR)/$(MLSERVER_VENV)/bin/mlserver
 
-.PHONY: run test lint format venv clean
+.PHONY: run test lint format venv clean bench-gateway
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,3 +49,7 @@ test: venv lint
 
 clean:
 	rm -rf $(VENV) $(MLSERVER_VENV) .pytest_cache .ruff_cache
+
+# Benchmarks: not part of `make test`; each prints its figures.
+bench-gateway: venv
+	$(BIN)/python bench/gateway/run.py
