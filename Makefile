@@ -13,8 +13,11 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 # The OpenID provider the tests log in against (npm oidc-provider), installed from its lockfile.
 OIDC_PROVIDER := testinfra/oidc
 OIDC_MODULES := $(OIDC_PROVIDER)/node_modules/.package-lock.json
+# The local model runtime (MLServer) has a virtualenv of its own.
+MLSERVER_VENV := .venv-mlserver
+export MODELPORT_MLSERVER ?= $(CURDIR)/$(MLSERVER_VENV)/bin/mlserver
 
-.PHONY: run test lint format venv clean bench-upload bench-endpoints
+.PHONY: run test lint format venv clean bench-upload bench-endpoints bench-gateway
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,7 +25,15 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-venv: $(BIN)/.installed
+# MLServer and its runtimes live in their own virtualenv: the local orchestrator runs them as
+# separate processes, and their dependencies (numpy, scikit-learn, ...) stay out of the portal.
+$(MLSERVER_VENV)/.installed: requirements-mlserver.txt
+	test -x $(MLSERVER_VENV)/bin/python || $(PYTHON) -m venv $(MLSERVER_VENV)
+	$(MLSERVER_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(MLSERVER_VENV)/bin/python -m pip install --quiet -r requirements-mlserver.txt
+	touch $@
+
+venv: $(BIN)/.installed $(MLSERVER_VENV)/.installed
 
 run: venv
 	$(BIN)/python manage.py migrate --no-input
@@ -52,5 +63,9 @@ bench-upload: venv
 bench-endpoints: venv
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python bench/endpoints/run.py
 
+# Straight to MLServer and through the gateway, with wrk (apt-get install wrk).
+bench-gateway: venv
+	$(BIN)/python bench/gateway/run.py
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache $(OIDC_PROVIDER)/node_modules
+	rm -rf $(VENV) $(MLSERVER_VENV) .pytest_cache .ruff_cache $(OIDC_PROVIDER)/node_modules

@@ -8,10 +8,10 @@ from django.db.models import F
 from django.utils import timezone
 
 from endpoints.models import Endpoint
-from models_store.storage import get_object_store
+from endpoints.validation import parse_version_policy
+from models_store.models import ModelVersion, VersionState
 from portal.api.exceptions import Conflict
 from tenants.models import Tenant
-from workers.errors import PermanentError, TransientError
 from workers.tasks import reconcile_endpoint, scale_endpoint
 
 logger = logging.getLogger(__name__)
@@ -22,12 +22,11 @@ def schedule_reconcile(endpoint_pk):
 
 
 def model_warning(tenant, model_name):
-    """The reference's warning when the endpoint points at a model the tenant has not uploaded."""
-    try:
-        present = get_object_store().has_prefix(tenant.bucket, f"{model_name}/")
-    except (TransientError, PermanentError) as exc:
-        logger.warning("could not look for model %s in %s: %s", model_name, tenant.bucket, exc)
-        return f"{model_name} model could not be looked up in storage; check that it is uploaded"
+    """The reference's warning when the endpoint points at a model the tenant has not uploaded.
+    The model index answers (it follows storage, see workers/model_tasks.py)."""
+    present = ModelVersion.objects.filter(
+        tenant=tenant, name=model_name, state=VersionState.READY
+    ).exists()
     return "" if present else f"{model_name} model is not available on the platform"
 
 
@@ -135,3 +134,27 @@ def request_endpoint_deletion(endpoint):
 def request_resync(endpoints):
     for endpoint in endpoints:
         reconcile_endpoint.delay(pk=endpoint.pk)
+
+
+def endpoints_serving(tenant, model_name, version):
+    """Names of the tenant's endpoints whose version policy selects `version` of the model."""
+    available = ModelVersion.objects.filter(
+        tenant=tenant, name=model_name, state=VersionState.READY
+    ).values_list("version", flat=True)
+    available = list(available)
+    return [
+        endpoint.name
+        for endpoint in Endpoint.objects.filter(
+            tenant=tenant, model_name=model_name, deletion_requested_at__isnull=True
+        )
+        if version in parse_version_policy(endpoint.version_policy).select(available)
+    ]
+
+
+def model_versions_changed(tenant_id, model_name):
+    """A version of the model became ready or went away: the endpoints serving the model may
+    now select other versions (a new latest, say), so each is reconciled after the commit."""
+    for pk in Endpoint.objects.filter(
+        tenant_id=tenant_id, model_name=model_name, deletion_requested_at__isnull=True
+    ).values_list("pk", flat=True):
+        schedule_reconcile(pk)

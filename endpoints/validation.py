@@ -41,6 +41,15 @@ class VersionPolicy:
             return "{specific {" + " ".join(f"versions: {v}" for v in self.versions) + "}}"
         return f"{{{self.kind} {{}}}}"
 
+    def select(self, available):
+        """The versions this policy serves out of `available` (whole numbers), ascending."""
+        available = sorted(set(available))
+        if self.kind == "latest":
+            return available[-1:]
+        if self.kind == "all":
+            return available
+        return [v for v in self.versions if v in available]
+
     def as_json(self):
         """OpenVINO Model Server's spelling (config.json)."""
         if self.kind == "latest":

@@ -138,6 +138,16 @@ def request_version_deletion(*, tenant, name, version):
             f"Tenant {tenant.name!r} has no version {version} of a model called {name!r}.",
             code="model_version_not_found",
         )
+    from endpoints.services import endpoints_serving
+
+    serving = endpoints_serving(tenant, name, version)
+    if serving:
+        raise Conflict(
+            "model_version_in_use",
+            f"Version {version} of {name} is served by endpoint(s) {', '.join(serving)}; change "
+            "their modelVersionPolicy or delete them first.",
+            fields={"endpoints": serving},
+        )
     model_version.state = VersionState.DELETING
     model_version.save(update_fields=["state", "updated_at"])
     pk = model_version.pk

@@ -7,6 +7,7 @@ through a bounded buffer (`CHUNK_SIZE`), so no file or part is ever held whole i
 
 import functools
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -134,18 +135,6 @@ class S3ObjectStore:
             if "NoSuchBucket" not in str(exc):
                 raise
 
-    def has_prefix(self, bucket, prefix):
-        """Whether any object's key starts with `prefix`: one request, at most one key back."""
-        try:
-            response = self.client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "NoSuchBucket":
-                return False
-            raise self._translate("list_objects_v2", exc) from exc
-        except BotoCoreError as exc:
-            raise self._translate("list_objects_v2", exc) from exc
-        return response.get("KeyCount", 0) > 0
-
     def check(self):
         self._call("list_buckets")
 
@@ -246,6 +235,32 @@ class S3ObjectStore:
         return self.client.generate_presigned_url(
             "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires
         )
+
+    def local_copy(self, bucket, prefix, cache):
+        """A folder on this machine holding the objects under `prefix` (the local runtime reads
+        models from disk). Objects are downloaded into `cache/<bucket>/<prefix>` once; an object
+        whose ETag changed is downloaded again, and files no longer in storage are removed."""
+        folder = Path(cache) / bucket / prefix
+        folder.mkdir(parents=True, exist_ok=True)
+        manifest_path = folder / ".etags.json"
+        known = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+        current = {}
+        for key, _, etag in self.list_objects(bucket, prefix):
+            relative = key[len(prefix) :]
+            current[relative] = etag
+            target = folder / relative
+            if known.get(relative) != etag or not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                partial = target.with_name(f".part-{target.name}")
+                try:
+                    self.client.download_file(bucket, key, str(partial))
+                except (ClientError, BotoCoreError) as exc:
+                    raise self._translate("download", exc) from exc
+                partial.replace(target)
+        for relative in set(known) - set(current):
+            (folder / relative).unlink(missing_ok=True)
+        manifest_path.write_text(json.dumps(current))
+        return folder
 
     def object_size(self, bucket, key):
         """The object's size, or None if there is no such object."""
@@ -457,6 +472,10 @@ class FilesystemObjectStore:
     def open_object(self, bucket, key):
         return self._object_path(bucket, key).open("rb")
 
+    def local_copy(self, bucket, prefix, cache):
+        """The objects under `prefix` are files already: their folder is the copy."""
+        return self._object_path(bucket, prefix)
+
     def object_size(self, bucket, key):
         path = self._object_path(bucket, key)
         return path.stat().st_size if path.is_file() else None
@@ -472,13 +491,6 @@ class FilesystemObjectStore:
 
     def delete_bucket(self, bucket):
         shutil.rmtree(self.bucket_path(bucket), ignore_errors=True)
-
-    def has_prefix(self, bucket, prefix):
-        """Whether a file exists under `prefix` (a folder path such as `resnet/`)."""
-        folder = self.bucket_path(bucket) / prefix
-        if not folder.is_dir():
-            return False
-        return any(path.is_file() for path in folder.rglob("*"))
 
     def check(self):
         self.root.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,18 @@
 import os
 
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-# The portal's few static files (admin, browsable API, API docs) are served by this process.
-application = ASGIStaticFilesHandler(get_asgi_application())
+django_application = get_asgi_application()
+
+# Imported once Django is set up: they use the ORM and the settings.
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+
+from portal.gateway import Gateway  # noqa: E402
+from portal.gateway_access import authorize_member, endpoint_backends  # noqa: E402
+
+# The portal's few static files (admin, browsable API, API docs) are served by this process;
+# /gateway/ is served by the gateway before Django sees the request.
+application = Gateway(
+    ASGIStaticFilesHandler(django_application), authorize_member, endpoint_backends
+)

@@ -257,6 +257,13 @@ if not DNS_NAME.match(MODELPORT_DOMAIN):
 KUBECONFIG = env.str("KUBECONFIG", default="")
 if KUBECONFIG and not Path(KUBECONFIG).is_file():
     _fail("KUBECONFIG", f"points to {KUBECONFIG!r}, which is not a readable file.")
+# The local orchestrator's model server (`make` installs it in .venv-mlserver).
+MODELPORT_MLSERVER = env.str(
+    "MODELPORT_MLSERVER", default=str(BASE_DIR / ".venv-mlserver" / "bin" / "mlserver")
+)
+# The inference gateway: the largest request body it forwards, and how long it waits for a reply.
+MODELPORT_GATEWAY_MAX_BODY_BYTES = _int("MODELPORT_GATEWAY_MAX_BODY_BYTES", 64 * 1024 * 1024, 1)
+MODELPORT_GATEWAY_TIMEOUT = _int("MODELPORT_GATEWAY_TIMEOUT", 60, minimum=1)
 # Seconds for every call to the Kubernetes API server.
 MODELPORT_KUBE_TIMEOUT = _int("MODELPORT_KUBE_TIMEOUT", 15, minimum=1)
 # The Kubernetes version whose schema serving templates are checked against when saved.

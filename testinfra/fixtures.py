@@ -239,3 +239,25 @@ def page(monkeypatch):
         from django.db import connections
 
         connections.close_all()
+
+
+@pytest.fixture(scope="module")
+def gateway_url():
+    """The portal's ASGI application (gateway included) served by uvicorn in this process."""
+    import threading
+
+    import uvicorn
+
+    from portal.asgi import application
+    from testinfra.servers import free_port
+
+    application.reset()
+    port = free_port()
+    config = uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_until(lambda: server.started, message="uvicorn to start")
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)

@@ -1,14 +1,12 @@
 """The endpoint calls of the reference API, their validation and who may make them."""
 
-from unittest import mock
-
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from endpoints.models import Endpoint
+from models_store.models import ModelVersion, VersionState
 from tenants.models import Tenant, TenantBinding
-from workers.errors import TransientError
 
 BODY = {
     "endpointName": "endpoint",
@@ -48,10 +46,10 @@ def test_reference_create_warns_when_the_model_is_absent(editor_api, s3):
     assert endpoint.resources == BODY["resources"]
 
 
-def test_reference_create_has_no_warning_when_the_model_is_in_the_bucket(editor_api, s3):
-    s3.ensure_bucket("test")
-    s3.client.put_object(Bucket="test", Key="resnet/1/saved_model.pb", Body=b"model")
-    s3.client.put_object(Bucket="test", Key="resnet-other/1/saved_model.pb", Body=b"model")
+def test_reference_create_has_no_warning_when_the_model_has_a_ready_version(editor_api):
+    tenant = Tenant.objects.get(name="test")
+    ModelVersion.objects.create(tenant=tenant, name="resnet", version=1, state=VersionState.READY)
+    ModelVersion.objects.create(tenant=tenant, name="resnet-other", version=1, state="Ready")
     response = create(editor_api)
     assert response.json() == {
         "status": "CREATED",
@@ -62,26 +60,10 @@ def test_reference_create_has_no_warning_when_the_model_is_in_the_bucket(editor_
     assert response.json()["data"]["warning"] == "resne model is not available on the platform"
 
 
-def test_an_unreachable_store_gives_a_warning_not_an_error(editor_api, s3):
-    with mock.patch.object(type(s3), "has_prefix", side_effect=TransientError("S3 is down")):
-        response = create(editor_api)
-    assert response.status_code == 201
-    assert response.json()["data"]["warning"] == (
-        "resnet model could not be looked up in storage; check that it is uploaded"
-    )
-    assert Endpoint.objects.filter(name="endpoint").exists()
-
-
-def test_the_filesystem_store_answers_the_same_question(editor_api, settings):
-    from models_store.storage import get_object_store
-
-    store = get_object_store()
-    store.ensure_bucket("test")
+def test_a_version_still_uploading_does_not_count_as_available(editor_api):
+    tenant = Tenant.objects.get(name="test")
+    ModelVersion.objects.create(tenant=tenant, name="resnet", version=1, state="Uploading")
     assert create(editor_api).json()["data"]["warning"] != ""
-    folder = store.bucket_path("test") / "resnet" / "1"
-    folder.mkdir(parents=True)
-    (folder / "saved_model.pb").write_bytes(b"model")
-    assert create(editor_api, endpointName="second").json()["data"]["warning"] == ""
 
 
 def test_reference_list_shows_name_url_and_status(editor_api, make_endpoint):

@@ -256,11 +256,11 @@ def test_an_unprovisioned_tenant_makes_the_reconcile_wait(kube, namespace, make_
     assert kube.objects(namespace="test") == []
 
 
-def test_the_local_orchestrator_says_endpoints_need_kubernetes(make_endpoint, settings):
+def test_the_local_orchestrator_says_when_the_model_has_no_ready_version(make_endpoint, settings):
     settings.MODELPORT_ORCHESTRATOR = "local"
     endpoint = reconcile(make_endpoint())
     assert endpoint.phase == Phase.FAILED
-    assert "MODELPORT_ORCHESTRATOR=kubernetes" in endpoint.message
+    assert "resnet has no ready version that {latest {}} selects" in endpoint.message
     Endpoint.objects.filter(pk=endpoint.pk).update(deletion_requested_at="2026-01-01T00:00Z")
     reconcile(endpoint)
     assert not Endpoint.objects.exists()

@@ -11,13 +11,37 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 def credential_from_header(request):
     """The credential in `Authorization`, with or without `Bearer ` (the reference sends none)."""
-    header = request.META.get("HTTP_AUTHORIZATION", "").strip()
+    return parse_authorization(request.META.get("HTTP_AUTHORIZATION", ""))
+
+
+def parse_authorization(header):
+    header = header.strip()
     if not header:
         return None
     scheme, _, rest = header.partition(" ")
     if scheme.lower() == "bearer":
         return rest.strip() or None
     return header
+
+
+def token_owner(raw):
+    """(user, token row) for a raw personal access token; AuthenticationFailed if unusable."""
+    token = (
+        PersonalAccessToken.objects.usable()
+        .select_related("user")
+        .filter(token_hash=hash_token(raw))
+        .first()
+    )
+    if token is None:
+        raise exceptions.AuthenticationFailed(
+            "This access token is unknown, revoked or expired. Create a new one."
+        )
+    if not token.user.is_active:
+        raise exceptions.AuthenticationFailed("The account this token belongs to is disabled.")
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        PersonalAccessToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token.user, token
 
 
 class TokenAuthentication(authentication.BaseAuthentication):
@@ -27,22 +51,7 @@ class TokenAuthentication(authentication.BaseAuthentication):
         raw = credential_from_header(request)
         if raw is None or not raw.startswith(TOKEN_PREFIX):
             return None
-        token = (
-            PersonalAccessToken.objects.usable()
-            .select_related("user")
-            .filter(token_hash=hash_token(raw))
-            .first()
-        )
-        if token is None:
-            raise exceptions.AuthenticationFailed(
-                "This access token is unknown, revoked or expired. Create a new one."
-            )
-        if not token.user.is_active:
-            raise exceptions.AuthenticationFailed("The account this token belongs to is disabled.")
-        now = timezone.now()
-        if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-            PersonalAccessToken.objects.filter(pk=token.pk).update(last_used_at=now)
-        return token.user, token
+        return token_owner(raw)
 
     def authenticate_header(self, request):
         return 'Bearer realm="modelport"'

@@ -9,6 +9,15 @@ from typing import NamedTuple
 from django.conf import settings
 
 
+class EndpointObject(NamedTuple):
+    """Something an orchestrator runs for an endpoint (a cluster object, a local process)."""
+
+    kind: str
+    namespace: str
+    name: str
+    endpoint: str
+
+
 class TenantSurvey(NamedTuple):
     drifted: list  # tenants with an object missing
     quota_used: dict  # namespace -> the ResourceQuota's status.used

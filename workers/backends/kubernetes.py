@@ -1,9 +1,7 @@
-from typing import NamedTuple
-
 from django.conf import settings
 
 from endpoints.rendering import TemplateError, render_endpoint_manifests, replica_fields
-from workers.backends import TenantSurvey
+from workers.backends import EndpointObject, TenantSurvey
 from workers.backends.kube import get_kube_client
 from workers.errors import PermanentError, TransientError
 from workers.manifests import (
@@ -23,13 +21,6 @@ AUTH_TLS_SECRET_ANNOTATION = "nginx.ingress.kubernetes.io/auth-tls-secret"
 
 # The kinds a tenant's namespace holds besides the namespace itself; pruning looks at these.
 TENANT_KINDS = ("ResourceQuota", "LimitRange", "NetworkPolicy", "Role", "RoleBinding", "Secret")
-
-
-class EndpointObject(NamedTuple):
-    kind: str
-    namespace: str
-    name: str
-    endpoint: str
 
 
 def _verifies_client_certificates(manifest):
@@ -191,6 +182,36 @@ class KubernetesOrchestrator:
 
     def delete_endpoint_object(self, obj):
         self.kube.delete(obj.kind, obj.name, obj.namespace)
+
+    def endpoint_backends(self, tenant, endpoint):
+        """Where the gateway sends an endpoint's calls: its Service's `http` port inside the
+        cluster (or KServe's predictor Service); [] while no replica is available; None if
+        there is no such endpoint."""
+        from endpoints.models import Endpoint
+
+        row = (
+            Endpoint.objects.select_related("tenant", "serving")
+            .filter(tenant__name=tenant, name=endpoint, deletion_requested_at__isnull=True)
+            .first()
+        )
+        if row is None:
+            return None
+        if not row.available_replicas and not row.running_pods:
+            return []
+        try:
+            manifests = render_endpoint_manifests(row)
+        except TemplateError:
+            return []
+        namespace = row.tenant.namespace
+        for manifest in manifests:
+            name = manifest["metadata"]["name"]
+            if manifest["kind"] == "InferenceService":
+                return [f"http://{name}-predictor.{namespace}.svc.cluster.local"]
+            if manifest["kind"] == "Service":
+                for port in manifest["spec"].get("ports", []):
+                    if port.get("name") == "http":
+                        return [f"http://{name}.{namespace}.svc.cluster.local:{port['port']}"]
+        return []
 
     def check(self):
         self.kube.version()

@@ -14,6 +14,8 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from workers.backends.local import LocalOrchestrator
+
 STOP_GRACE_SECONDS = 20
 
 
@@ -93,10 +95,13 @@ class Command(BaseCommand):
         for child in children.values():
             with contextlib.suppress(subprocess.TimeoutExpired):
                 child.wait(timeout=max(0.1, deadline - time.monotonic()))
-        # Whatever is left in the children's groups (pool processes, model servers) goes now.
+        # Whatever is left in the children's groups (pool processes) goes now.
         for child in children.values():
             _signal_group(child, signal.SIGKILL)
             child.wait()
+        # Model servers run in sessions of their own, so they outlive a worker restart; the
+        # runtime knows them all. The next start brings them back through the reconcile.
+        LocalOrchestrator().runtime.stop_all()
         self.stdout.write("Stopped.")
 
 

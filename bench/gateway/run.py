@@ -1,0 +1,176 @@
+"""Gateway overhead: the same V2 inference request straight to MLServer and through the gateway.
+
+    make bench-gateway            (or: .venv/bin/python bench/gateway/run.py [--seconds 10])
+
+Starts, in a temporary data folder: one MLServer replica serving a scikit-learn iris model (the
+local runtime), and the portal under uvicorn (the embedded default: SQLite, local orchestrator).
+Then runs wrk at concurrency 8 and 32 against both addresses in the same run and prints
+requests/s, p50 and p99 for each, and the ratios. Targets: the gateway adds at most 1 ms at p50
+and 5 ms at p99 and keeps at least 85% of direct throughput.
+
+Everything runs on this machine's cores: wrk, the gateway and MLServer compete for them, so the
+figures are for this machine, not for a cluster.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
+
+
+def wait_for(url, seconds=60):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(url)
+
+
+def wrk(url, connections, seconds, token, script_dir):
+    body = json.dumps(
+        {"inputs": [{"name": "x", "shape": [2, 4], "datatype": "FP64", "data": ROWS}]}
+    )
+    script = script_dir / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        f"wrk.body = {json.dumps(body)}\n"
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        + (f'wrk.headers["Authorization"] = "{token}"\n' if token else "")
+    )
+    output = subprocess.run(
+        [
+            "wrk",
+            "-t",
+            "2",
+            "-c",
+            str(connections),
+            "-d",
+            f"{seconds}s",
+            "--latency",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    if "Non-2xx" in output:
+        raise RuntimeError(f"errors during the run:\n{output}")
+
+    def latency(percent):
+        match = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
+        value, unit = float(match.group(1)), match.group(2)
+        return value * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    return {"rps": rps, "p50": latency(50), "p99": latency(99)}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is missing: apt-get install wrk")
+
+    data_dir = Path(tempfile.mkdtemp(prefix="modelport-bench-"))
+    env = {
+        **os.environ,
+        "MODELPORT_DATA_DIR": str(data_dir),
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+    }
+    for name in ("DATABASE_URL", "REDIS_URL", "S3_ENDPOINT_URL", "MODELPORT_ORCHESTRATOR"):
+        env.pop(name, None)
+    os.environ.update(env)
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from portal.models import PersonalAccessToken
+    from tenants.models import Tenant, TenantBinding
+    from testinfra.models import SKLEARN, train_iris
+    from workers.backends.local import LocalOrchestrator
+    from workers.backends.local_runtime import ServedModel
+
+    call_command("migrate", verbosity=0)
+    from django.contrib.auth.models import Group, User
+
+    user = User.objects.create_user("bench")
+    user.groups.add(Group.objects.create(name="bench"))
+    tenant = Tenant.objects.create(name="demo", scope="bench")
+    TenantBinding.objects.create(tenant=tenant, group="bench", role="viewer")
+    token = PersonalAccessToken.issue(user)[1]
+
+    model = data_dir / "model.joblib"
+    train_iris(model)
+    runtime = LocalOrchestrator().runtime
+    runtime.ensure("demo/iris", [ServedModel("iris", "1", SKLEARN, str(model))], replicas=1)
+    portal = None
+    try:
+        deadline = time.monotonic() + 60
+        while not (urls := runtime.ready_urls("demo/iris")):
+            if time.monotonic() > deadline:
+                raise TimeoutError("MLServer did not become ready")
+            time.sleep(0.3)
+        direct = f"{urls[0]}/v2/models/iris/infer"
+        port = 18765
+        portal = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "portal.asgi:application",
+                "--port",
+                str(port),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+        )
+        wait_for(f"http://127.0.0.1:{port}/healthz")
+        through = f"http://127.0.0.1:{port}/gateway/demo/iris/v2/models/iris/infer"
+
+        # Warm both paths (connections, caches, JIT-free but lazy imports).
+        wrk(direct, 4, 2, None, data_dir)
+        wrk(through, 4, 2, token, data_dir)
+        print(f"{'concurrency':>11} {'path':>8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
+        for connections in (8, 32):
+            a = wrk(direct, connections, args.seconds, None, data_dir)
+            b = wrk(through, connections, args.seconds, token, data_dir)
+            for name, r in (("direct", a), ("gateway", b)):
+                row = f"{r['rps']:>9.0f} {r['p50']:>8.2f} {r['p99']:>8.2f}"
+                print(f"{connections:>11} {name:>8} {row}")
+            added = f"{b['p50'] - a['p50']:>+8.2f} {b['p99'] - a['p99']:>+8.2f}"
+            print(f"{'':>11} {'ratio':>8} {b['rps'] / a['rps']:>9.2f} {added}")
+    finally:
+        if portal is not None:
+            portal.terminate()
+            portal.wait()
+        runtime.stop("demo/iris")
+        if not args.keep:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

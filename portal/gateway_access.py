@@ -1,0 +1,87 @@
+"""Who may call an endpoint through the gateway, and where the endpoint runs. Synchronous (they
+use the ORM); the gateway runs them in a thread and caches their answers for a second."""
+
+from http.cookies import CookieError, SimpleCookie
+from importlib import import_module
+from types import SimpleNamespace
+
+from django.conf import settings
+from django.contrib import auth
+from django.db import connections
+from rest_framework.exceptions import AuthenticationFailed
+
+from portal.api.authentication import parse_authorization, token_owner
+from portal.gateway import GatewayError
+from portal.models import TOKEN_PREFIX
+from tenants.access import tenants_for
+from workers.backends import get_orchestrator
+
+
+def _header(headers, name):
+    return next((value.decode("latin-1") for key, value in headers if key == name), "")
+
+
+def _session_user(cookie_header):
+    try:
+        cookies = SimpleCookie(cookie_header)
+    except CookieError:
+        return None
+    morsel = cookies.get(settings.SESSION_COOKIE_NAME)
+    if morsel is None:
+        return None
+    session = import_module(settings.SESSION_ENGINE).SessionStore(morsel.value)
+    # Django's own check, so a session is refused exactly when the portal would refuse it.
+    user = auth.get_user(SimpleNamespace(session=session))
+    return user if user.is_authenticated else None
+
+
+def caller(headers):
+    raw = parse_authorization(_header(headers, b"authorization"))
+    if raw:
+        if not raw.startswith(TOKEN_PREFIX):
+            raise GatewayError(
+                401, "authentication_failed", "The gateway accepts personal access tokens (mpt_…)."
+            )
+        try:
+            return token_owner(raw)[0]
+        except AuthenticationFailed as exc:
+            raise GatewayError(401, "authentication_failed", str(exc.detail)) from None
+    user = _session_user(_header(headers, b"cookie"))
+    if user is None:
+        raise GatewayError(
+            401,
+            "not_authenticated",
+            "Send a token in the Authorization header, or log in to the portal first.",
+        )
+    return user
+
+
+def _closing_connections(function):
+    """These run in the gateway's threads, outside Django's request cycle, at most once per
+    credential (or endpoint) per second: close the connection afterwards instead of leaving
+    one open per thread."""
+
+    def run(*args):
+        try:
+            return function(*args)
+        finally:
+            connections.close_all()
+
+    return run
+
+
+@_closing_connections
+def authorize_member(headers, tenant):
+    user = caller(headers)
+    if not tenants_for(user).filter(name=tenant).exists():
+        raise GatewayError(404, "tenant_not_found", f"There is no tenant called {tenant!r}.")
+
+
+@_closing_connections
+def endpoint_backends(tenant, endpoint):
+    urls = get_orchestrator().endpoint_backends(tenant, endpoint)
+    if urls is None:
+        raise GatewayError(
+            404, "endpoint_not_found", f"Tenant {tenant!r} has no endpoint called {endpoint!r}."
+        )
+    return urls

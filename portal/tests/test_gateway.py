@@ -1,0 +1,243 @@
+"""The gateway, served by a real uvicorn server, in front of real MLServer replicas run by the
+local runtime: predictions, who may call, and what a caller sees when things go wrong."""
+
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.test import override_settings
+
+from endpoints.models import Endpoint, ServingTemplate
+from portal.models import PersonalAccessToken
+from tenants.models import Tenant, TenantBinding
+from testinfra.fixtures import wait_until
+from testinfra.models import IRIS_ROWS, SKLEARN, train_iris, v2_request
+from workers.backends.local import LocalOrchestrator
+from workers.backends.local_runtime import ServedModel
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def fresh_gateway():
+    from portal.asgi import application
+
+    application.reset()
+
+
+@pytest.fixture(scope="module")
+def model_servers(tmp_path_factory):
+    """One MLServer replica of demo/iris for the whole module (starting one takes seconds),
+    and demo/idle, an endpoint scaled to zero."""
+    data_dir = tmp_path_factory.mktemp("data")
+    path = data_dir / "model.joblib"
+    expected = train_iris(path)
+    with override_settings(DATA_DIR=data_dir):
+        runtime = LocalOrchestrator().runtime
+        runtime.ensure("demo/iris", [ServedModel("iris", "1", SKLEARN, str(path))], replicas=1)
+        runtime.ensure("demo/idle", [ServedModel("iris", "1", SKLEARN, str(path))], replicas=0)
+        wait_until(lambda: runtime.supervise("demo/iris").running == 1, timeout=60, message="ready")
+    yield data_dir, expected
+    runtime.stop("demo/iris")
+    runtime.stop("demo/idle")
+
+
+@pytest.fixture
+def demo(make_user, model_servers, settings):
+    """Tenant `demo` with the running endpoints, a member `bob` and a stranger `eve`."""
+    settings.DATA_DIR = model_servers[0]
+    tenant = Tenant.objects.create(name="demo", scope="team")
+    TenantBinding.objects.create(tenant=tenant, group="team", role="viewer")
+    other = Tenant.objects.create(name="other", scope="others")
+    TenantBinding.objects.create(tenant=other, group="others", role="editor")
+    # Transactional tests start with empty tables: the seeded templates are gone.
+    serving, _ = ServingTemplate.objects.get_or_create(name="mlserver")
+    for name, replicas in (("iris", 1), ("idle", 0)):
+        Endpoint.objects.create(
+            tenant=tenant,
+            name=name,
+            model_name="iris",
+            serving=serving,
+            subject_name="client",
+            replicas=replicas,
+        )
+    return {
+        "bob": PersonalAccessToken.issue(make_user("bob", groups=["team"]))[1],
+        "eve": PersonalAccessToken.issue(make_user("eve", groups=["others"]))[1],
+        "expected": model_servers[1],
+    }
+
+
+def infer(gateway_url, token, endpoint="iris", **kwargs):
+    headers = {"Authorization": token} if token else {}
+    return requests.post(
+        f"{gateway_url}/gateway/demo/{endpoint}/v2/models/iris/infer",
+        json=v2_request(IRIS_ROWS),
+        headers=headers,
+        timeout=30,
+        **kwargs,
+    )
+
+
+def test_predictions_through_the_gateway_equal_the_models_own(gateway_url, demo):
+    response = infer(gateway_url, demo["bob"])
+    assert response.status_code == 200, response.text
+    assert response.json()["outputs"][0]["data"] == demo["expected"]
+
+
+def test_bearer_and_the_query_string_are_passed_along(gateway_url, demo):
+    response = requests.get(
+        f"{gateway_url}/gateway/demo/iris/v2/models/iris?verbose=1",
+        headers={"Authorization": f"Bearer {demo['bob']}"},
+        timeout=10,
+    )
+    assert response.status_code == 200
+    assert response.json()["name"] == "iris"
+
+
+def test_a_logged_in_portal_session_may_call(gateway_url, demo, client):
+    client.force_login(User.objects.get(username="bob"))
+    cookie = {settings.SESSION_COOKIE_NAME: client.cookies[settings.SESSION_COOKIE_NAME].value}
+    response = infer(gateway_url, None, cookies=cookie)
+    assert response.status_code == 200
+
+
+def test_anonymous_callers_get_401(gateway_url, demo):
+    response = infer(gateway_url, None)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_a_bad_token_gets_401_with_a_reason(gateway_url, demo):
+    response = infer(gateway_url, "mpt_not-a-real-token")
+    assert response.status_code == 401
+    assert "unknown, revoked or expired" in response.json()["error"]["message"]
+
+
+def test_another_tenants_member_gets_404(gateway_url, demo):
+    response = infer(gateway_url, demo["eve"])
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "tenant_not_found"
+
+
+def test_a_revoked_token_stops_working_within_a_second(gateway_url, demo):
+    assert infer(gateway_url, demo["bob"]).status_code == 200
+    PersonalAccessToken.objects.filter(user__username="bob").update(revoked_at="2026-01-01T00:00Z")
+    time.sleep(1.05)
+    assert infer(gateway_url, demo["bob"]).status_code == 401
+
+
+def test_an_unknown_endpoint_gets_404(gateway_url, demo):
+    response = infer(gateway_url, demo["bob"], endpoint="nope")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "endpoint_not_found"
+
+
+def test_an_endpoint_scaled_to_zero_gets_503_with_a_clear_body(gateway_url, demo):
+    response = infer(gateway_url, demo["bob"], endpoint="idle")
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "endpoint_not_running"
+    assert "no running replica" in response.json()["error"]["message"]
+
+
+def test_a_body_over_the_limit_gets_413(gateway_url, demo, settings):
+    settings.MODELPORT_GATEWAY_MAX_BODY_BYTES = 100
+    response = infer(gateway_url, demo["bob"])
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "request_too_large"
+
+
+class _Echo(BaseHTTPRequestHandler):
+    """A backend that answers with the headers and body it received."""
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        payload = json.dumps({"headers": dict(self.headers), "body": body.decode()}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def backend_override(monkeypatch):
+    """Points the demo/iris endpoint at a given URL (fault injection for the proxy itself)."""
+
+    def point_at(url):
+        monkeypatch.setattr(
+            LocalOrchestrator, "endpoint_backends", lambda self, tenant, endpoint: [url]
+        )
+
+    return point_at
+
+
+def test_credentials_and_hop_by_hop_headers_never_reach_the_backend(
+    gateway_url, demo, backend_override
+):
+    echo = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
+    threading.Thread(target=echo.serve_forever, daemon=True).start()
+    backend_override(f"http://127.0.0.1:{echo.server_port}")
+    response = requests.post(
+        f"{gateway_url}/gateway/demo/iris/echo",
+        data=b"hello",
+        headers={
+            "Authorization": demo["bob"],
+            "Cookie": "sessionid=secret",
+            "Proxy-Authorization": "Basic x",
+            "Connection": "keep-alive, X-Custom",
+            "X-Request-Id": "abc-123",
+        },
+        timeout=10,
+    )
+    echo.shutdown()
+    seen = {k.lower(): v for k, v in response.json()["headers"].items()}
+    assert response.json()["body"] == "hello"
+    assert seen["x-request-id"] == "abc-123"
+    assert seen["x-forwarded-for"] == "127.0.0.1"
+    for header in ("authorization", "cookie", "proxy-authorization"):
+        assert header not in seen
+
+
+def test_a_backend_that_hangs_up_gets_502(gateway_url, demo, backend_override):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def hang_up():
+        connection, _ = listener.accept()
+        connection.recv(65536)
+        connection.close()
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    backend_override(f"http://127.0.0.1:{listener.getsockname()[1]}")
+    response = infer(gateway_url, demo["bob"])
+    listener.close()
+    assert response.status_code == 502
+    assert response.json()["error"]["code"] == "backend_error"
+
+
+def test_an_address_without_an_endpoint_gets_404(gateway_url, demo):
+    response = requests.get(f"{gateway_url}/gateway/demo", timeout=10)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_the_rest_of_the_portal_keeps_working_under_asgi(gateway_url, demo):
+    response = requests.get(
+        f"{gateway_url}/tenants", headers={"Authorization": demo["bob"]}, timeout=10
+    )
+    assert response.json()["data"] == {"tenants": ["demo"]}
+    assert requests.get(f"{gateway_url}/healthz", timeout=10).json() == {"status": "OK"}
+    admin_css = requests.get(f"{gateway_url}/static/admin/css/base.css", timeout=10)
+    assert admin_css.status_code == 200

@@ -1,0 +1,76 @@
+"""Which MLServer runtime serves a stored model version on this machine, decided from its files.
+
+The local orchestrator serves scikit-learn (joblib / pickle) and LightGBM models. Formats that
+only a cluster template serves get a PermanentError whose message names the template to use.
+"""
+
+from pathlib import Path
+
+from workers.backends.local_runtime import ServedModel
+from workers.errors import PermanentError
+
+SKLEARN = "mlserver_sklearn.SKLearnModel"
+LIGHTGBM = "mlserver_lightgbm.LightGBMModel"
+
+# (what the files look like, the sentence that says where such a model can run)
+CLUSTER_ONLY = [
+    (
+        lambda names: "saved_model.pb" in names or "saved_model.pbtxt" in names,
+        "a TensorFlow SavedModel: serve it with the tf-serving template on Kubernetes",
+    ),
+    (
+        lambda names: (
+            any(n.endswith(".xml") for n in names) and any(n.endswith(".bin") for n in names)
+        ),
+        "an OpenVINO IR model: serve it with the ovms template on Kubernetes",
+    ),
+    (
+        lambda names: any(n.endswith(".onnx") for n in names),
+        "an ONNX model: serve it with the ovms or kserve template on Kubernetes",
+    ),
+    (
+        lambda names: any(n.endswith((".pt", ".pth", ".mar")) for n in names),
+        "a PyTorch model: serve it with the kserve template on Kubernetes",
+    ),
+    (
+        lambda names: any(n.endswith((".h5", ".keras")) for n in names),
+        "a Keras model: serve it with the kserve template on Kubernetes",
+    ),
+]
+
+
+def _is_lightgbm_text(path):
+    with open(path, "rb") as handle:
+        return handle.read(5) == b"tree\n"
+
+
+def served_model(name, version, folder):
+    """The ServedModel for `<folder>` (one model version's files), or PermanentError."""
+    folder = Path(folder)
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    names = {p.name for p in files}
+    label = f"{name} version {version}"
+
+    sklearn = [p for p in files if p.suffix in (".joblib", ".pkl", ".pickle")]
+    lightgbm = [
+        p
+        for p in files
+        if p.suffix in (".bst", ".lgb") or (p.suffix == ".txt" and _is_lightgbm_text(p))
+    ]
+    candidates = [(SKLEARN, p) for p in sklearn] + [(LIGHTGBM, p) for p in lightgbm]
+    if len(candidates) == 1:
+        implementation, path = candidates[0]
+        return ServedModel(name, str(version), implementation, str(path))
+    if len(candidates) > 1:
+        listed = ", ".join(str(p.relative_to(folder)) for _, p in candidates)
+        raise PermanentError(f"{label} has several model files ({listed}); keep exactly one.")
+    for looks_like, advice in CLUSTER_ONLY:
+        if looks_like(names):
+            raise PermanentError(f"{label} is {advice}; the local runtime can't serve it.")
+    if not files:
+        raise PermanentError(f"{label} has no files.")
+    raise PermanentError(
+        f"{label} has no model file the local runtime can serve: expected a scikit-learn model "
+        "(model.joblib or model.pkl) or a LightGBM model (model.bst, or a model.txt saved by "
+        "LightGBM)."
+    )

@@ -1,0 +1,323 @@
+"""Model servers as processes on this machine: the local orchestrator's runtime.
+
+Each endpoint is a folder under `root` holding an MLServer model repository (one
+`model-settings.json` per served version), its desired spec, and one state file and log per
+replica. Replicas are `mlserver start` processes on free loopback ports, each in its own session
+so that they outlive the worker that started them and can be stopped as a group.
+
+Any process may call these methods (a Celery task, the embedded runner on shutdown): the state
+lives on disk and every change to an endpoint happens under a file lock, so two callers never
+start the same replica twice. A replica whose process died is restarted with exponential
+backoff; after MAX_RESTARTS crashes in a row it stays down and its last log lines explain why.
+"""
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.error import URLError
+from urllib.request import urlopen
+
+MAX_RESTARTS = 5
+RESTART_BACKOFF_CAP_SECONDS = 60
+# A replica that has served this long is healthy again: its crash count starts over.
+HEALTHY_AFTER_SECONDS = 120
+STOP_GRACE_SECONDS = 10
+LOG_TAIL_LINES = 12
+RUN_MARKER = "--- modelport: starting"
+_ERROR_LINE = re.compile(r"ERROR|Error|Exception|Traceback")
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """One model version for MLServer: its name, version, runtime class and file."""
+
+    name: str
+    version: str
+    implementation: str
+    uri: str
+
+
+@dataclass
+class Replica:
+    index: int
+    pid: int = 0
+    http_port: int = 0
+    grpc_port: int = 0
+    metrics_port: int = 0
+    spec_hash: str = ""
+    started_at: float = 0.0
+    crashes: int = 0
+    next_start_at: float = 0.0
+    gave_up: bool = False
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.http_port}"
+
+
+@dataclass
+class EndpointStatus:
+    """The same fields as pods on a cluster."""
+
+    running: int = 0
+    pending: int = 0
+    failed: int = 0
+    message: str = ""
+    urls: list = field(default_factory=list)
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _alive(pid, marker):
+    """True if `pid` is a live (not zombie) process whose command line contains `marker`: a
+    recycled pid that now belongs to something else does not count."""
+    if pid <= 0:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return False
+    state = stat.rsplit(")", 1)[1].split()[0]
+    return state not in ("Z", "X") and marker in cmdline
+
+
+def _ready(replica, timeout=0.5):
+    try:
+        with urlopen(f"{replica.url}/v2/health/ready", timeout=timeout) as response:  # noqa: S310
+            return response.status == 200
+    except (URLError, OSError):
+        return False
+
+
+class LocalRuntime:
+    def __init__(self, root, mlserver):
+        self.root = Path(root)
+        self.mlserver = str(mlserver)
+
+    # --- layout ---------------------------------------------------------------------------
+
+    def _dir(self, key):
+        return self.root / key
+
+    def _replica_path(self, key, index):
+        return self._dir(key) / f"replica-{index}.json"
+
+    def log_path(self, key, index):
+        return self._dir(key) / f"replica-{index}.log"
+
+    def _replicas(self, key):
+        replicas = []
+        for path in sorted(self._dir(key).glob("replica-*.json")):
+            replicas.append(Replica(**json.loads(path.read_text())))
+        return sorted(replicas, key=lambda r: r.index)
+
+    def _save(self, key, replica):
+        path = self._replica_path(key, replica.index)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(replica.__dict__))
+        tmp.replace(path)
+
+    @contextmanager
+    def _locked(self, key):
+        folder = self._dir(key)
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield folder
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def endpoint_keys(self):
+        """Every endpoint that has a folder here, as `<tenant>/<endpoint>`."""
+        if not self.root.is_dir():
+            return []
+        return sorted(str(p.parent.relative_to(self.root)) for p in self.root.glob("*/*/spec.json"))
+
+    # --- desired state --------------------------------------------------------------------
+
+    def ensure(self, key, models, replicas):
+        """Make `key` serve `models` with `replicas` processes: write the model repository,
+        start missing replicas, restart those serving an older spec, stop extra ones."""
+        with self._locked(key) as folder:
+            spec = [m.__dict__ for m in sorted(models, key=lambda m: (m.name, m.version))]
+            spec_hash = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+            if (
+                not (folder / "spec.json").exists()
+                or json.loads((folder / "spec.json").read_text()).get("hash") != spec_hash
+            ):
+                self._write_repository(folder, models)
+                (folder / "spec.json").write_text(json.dumps({"hash": spec_hash, "models": spec}))
+            current = {r.index: r for r in self._replicas(key)}
+            for index in range(replicas):
+                replica = current.pop(index, None) or Replica(index=index)
+                if replica.spec_hash != spec_hash or replica.gave_up:
+                    self._stop_process(key, replica)
+                    replica = Replica(index=index)
+                if not _alive(replica.pid, str(folder)):
+                    replica = self._start(key, replica, spec_hash)
+                self._save(key, replica)
+            for extra in current.values():
+                self._stop_process(key, extra)
+                self._replica_path(key, extra.index).unlink(missing_ok=True)
+
+    def _write_repository(self, folder, models):
+        repository = folder / "models"
+        shutil.rmtree(repository, ignore_errors=True)
+        for model in models:
+            target = repository / f"{model.name}-{model.version}"
+            target.mkdir(parents=True)
+            settings = {
+                "name": model.name,
+                "implementation": model.implementation,
+                "parameters": {"uri": model.uri, "version": model.version},
+            }
+            (target / "model-settings.json").write_text(json.dumps(settings, indent=2))
+
+    def _start(self, key, replica, spec_hash):
+        folder = self._dir(key)
+        replica.http_port, replica.grpc_port, replica.metrics_port = (
+            _free_port(),
+            _free_port(),
+            _free_port(),
+        )
+        env = {
+            **os.environ,
+            "MLSERVER_HOST": "127.0.0.1",
+            "MLSERVER_HTTP_PORT": str(replica.http_port),
+            "MLSERVER_GRPC_PORT": str(replica.grpc_port),
+            "MLSERVER_METRICS_PORT": str(replica.metrics_port),
+            # One process per replica: MLServer's own worker pool would hide crashes from us.
+            "MLSERVER_PARALLEL_WORKERS": "0",
+            "MLSERVER_LOAD_MODELS_AT_STARTUP": "true",
+        }
+        with open(self.log_path(key, replica.index), "ab") as log:
+            log.write(f"{RUN_MARKER} replica {replica.index} at {time.ctime()}\n".encode())
+            log.flush()
+            process = subprocess.Popen(  # noqa: S603 - our own model server binary
+                [self.mlserver, "start", str(folder / "models")],
+                cwd=folder,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        replica.pid = process.pid
+        replica.spec_hash = spec_hash
+        replica.started_at = time.time()
+        return replica
+
+    def _stop_process(self, key, replica):
+        if not _alive(replica.pid, str(self._dir(key))):
+            return
+        with suppress(ProcessLookupError):
+            os.killpg(replica.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        while _alive(replica.pid, str(self._dir(key))) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        with suppress(ProcessLookupError):
+            os.killpg(replica.pid, signal.SIGKILL)
+
+    def stop(self, key):
+        """Stop every replica of `key` and forget it."""
+        folder = self._dir(key)
+        if not folder.exists():
+            return
+        with self._locked(key):
+            for replica in self._replicas(key):
+                self._stop_process(key, replica)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def stop_all(self):
+        """Stop every model server this runtime knows of (the embedded runner's shutdown). The
+        folders stay, so the next start brings the same endpoints back."""
+        for key in self.endpoint_keys():
+            with self._locked(key):
+                for replica in self._replicas(key):
+                    self._stop_process(key, replica)
+
+    # --- observed state -------------------------------------------------------------------
+
+    def supervise(self, key):
+        """Restart crashed replicas (with backoff), and report what runs."""
+        status = EndpointStatus()
+        if not (self._dir(key) / "spec.json").exists():
+            return status
+        with self._locked(key) as folder:
+            spec_hash = json.loads((folder / "spec.json").read_text())["hash"]
+            now = time.time()
+            for replica in self._replicas(key):
+                if _alive(replica.pid, str(folder)):
+                    if _ready(replica):
+                        status.running += 1
+                        status.urls.append(replica.url)
+                        if replica.crashes and now - replica.started_at > HEALTHY_AFTER_SECONDS:
+                            replica.crashes = 0
+                            self._save(key, replica)
+                    else:
+                        status.pending += 1
+                    continue
+                if replica.gave_up:
+                    status.failed += 1
+                    status.message = self._crash_message(key, replica)
+                    continue
+                if replica.next_start_at == 0:
+                    # Just found dead: count the crash and schedule the restart.
+                    replica.crashes += 1
+                    if replica.crashes > MAX_RESTARTS:
+                        replica.gave_up = True
+                        status.failed += 1
+                        status.message = self._crash_message(key, replica)
+                    else:
+                        delay = min(RESTART_BACKOFF_CAP_SECONDS, 2 ** (replica.crashes - 1))
+                        replica.next_start_at = now + delay
+                        status.pending += 1
+                    self._save(key, replica)
+                elif now >= replica.next_start_at:
+                    replica.next_start_at = 0
+                    self._save(key, self._start(key, replica, spec_hash))
+                    status.pending += 1
+                else:
+                    status.pending += 1
+        return status
+
+    def _crash_message(self, key, replica):
+        lines = self.last_run_log(key, replica.index)
+        errors = [line for line in lines if _ERROR_LINE.search(line)]
+        shown = "\n".join(errors[-6:] or lines[-LOG_TAIL_LINES:])
+        return f"The model server crashed {replica.crashes} times in a row. Its log says:\n{shown}"
+
+    def last_run_log(self, key, index):
+        """The log lines of the replica's latest run."""
+        path = self.log_path(key, index)
+        if not path.exists():
+            return []
+        with open(path, "rb") as log:
+            log.seek(max(0, path.stat().st_size - 65536))
+            text = log.read().decode(errors="replace")
+        return text.rsplit(RUN_MARKER, 1)[-1].strip().splitlines()[1:]
+
+    def ready_urls(self, key):
+        """Where the replicas of `key` that answer their readiness check are: gateway backends."""
+        folder = self._dir(key)
+        return [
+            r.url
+            for r in self._replicas(key)
+            if r.http_port and _alive(r.pid, str(folder)) and _ready(r)
+        ]
