@@ -35,9 +35,13 @@ $(MLSERVER_VENV)/.installed: requirements-mlserver.txt
 
 venv: $(BIN)/.installed $(MLSERVER_VENV)/.installed
 
+# DEMO=0 skips the demo tenant, model and endpoint.
+DEMO ?= 1
+
 run: venv
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py bootstrap
+	if [ "$(DEMO)" != 0 ]; then $(BIN)/python manage.py seed_demo --port $(PORT); fi
 	$(BIN)/python manage.py runembedded --port $(PORT)
 
 lint: venv

@@ -149,6 +149,11 @@ class LocalRuntime:
             return []
         return sorted(str(p.parent.relative_to(self.root)) for p in self.root.glob("*/*/spec.json"))
 
+    def spec(self, key):
+        """The models `key` serves now (name, version, implementation, uri), or []."""
+        path = self._dir(key) / "spec.json"
+        return json.loads(path.read_text())["models"] if path.exists() else []
+
     # --- desired state --------------------------------------------------------------------
 
     def ensure(self, key, models, replicas):
@@ -246,11 +251,14 @@ class LocalRuntime:
 
     def stop_all(self):
         """Stop every model server this runtime knows of (the embedded runner's shutdown). The
-        folders stay, so the next start brings the same endpoints back."""
+        folders stay, and the replicas are marked stopped rather than crashed: the next
+        supervision starts them again at once."""
         for key in self.endpoint_keys():
             with self._locked(key):
                 for replica in self._replicas(key):
                     self._stop_process(key, replica)
+                    replica.pid, replica.next_start_at = 0, 0.0
+                    self._save(key, replica)
 
     # --- observed state -------------------------------------------------------------------
 
@@ -272,6 +280,11 @@ class LocalRuntime:
                             self._save(key, replica)
                     else:
                         status.pending += 1
+                    continue
+                if replica.pid == 0:
+                    # Stopped on purpose (stop_all): start again, no crash counted.
+                    self._save(key, self._start(key, replica, spec_hash))
+                    status.pending += 1
                     continue
                 if replica.gave_up:
                     status.failed += 1

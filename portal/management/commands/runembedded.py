@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from workers.backends.local import LocalOrchestrator
+from workers.tasks import sync_endpoint_status
 
 STOP_GRACE_SECONDS = 20
 
@@ -68,6 +69,9 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
+        # Model servers stopped by the last Ctrl-C come back at the first status sync: ask for
+        # one now rather than in MODELPORT_STATUS_SECONDS.
+        sync_endpoint_status.delay()
         self.stdout.write(
             f"Modelport is running at http://{host}:{port}/ (data in {settings.DATA_DIR}).\n"
             f"  API docs:   http://{host}:{port}/api/docs/\n"

@@ -1,0 +1,87 @@
+"""Seed the embedded demo: tenant `demo`, model `iris` version 1, endpoint `iris`."""
+
+import json
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from endpoints.models import Endpoint, ServingTemplate
+from endpoints.services import create_endpoint
+from models_store.models import ModelVersion
+from models_store.services import sync_index
+from models_store.storage import get_object_store
+from portal.demo import IRIS_SAMPLE, train_iris, v2_request
+from portal.models import PersonalAccessToken, hash_token
+from tenants.models import Phase, Tenant
+from tenants.services import create_tenant
+from workers.tasks import reconcile_tenant
+
+
+class Command(BaseCommand):
+    help = "Create the demo tenant, iris model and endpoint (if missing), and print a curl call."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=8000)
+
+    def handle(self, port, **options):
+        admin = get_user_model().objects.filter(username="admin").first()
+        if admin is None:
+            raise CommandError("Run `manage.py bootstrap` first: the demo belongs to `admin`.")
+        tenant = Tenant.objects.filter(name="demo").first()
+        if tenant is None:
+            tenant = create_tenant(
+                name="demo", scope="demo", ca_cert="", quota={}, created_by=admin
+            )
+        if tenant.phase != Phase.READY:
+            reconcile_tenant.apply(kwargs={"pk": tenant.pk}).get()
+            tenant.refresh_from_db()
+        if tenant.phase != Phase.READY:
+            raise CommandError(f"The demo tenant is {tenant.phase}: {tenant.message}")
+
+        if not ModelVersion.objects.filter(tenant=tenant, name="iris").exists():
+            self.stdout.write("Training the iris classifier (scikit-learn's own data set)...")
+            folder = settings.DATA_DIR / "demo"
+            folder.mkdir(parents=True, exist_ok=True)
+            train_iris(folder / "model.joblib")
+            store = get_object_store()
+            listed_after = timezone.now()
+            with open(folder / "model.joblib", "rb") as model:
+                size = (folder / "model.joblib").stat().st_size
+                store.put_stream(tenant.bucket, "iris/1/model.joblib", model, size)
+            # The index learns about it the way it learns of any object: from storage.
+            sync_index(tenant, store.list_objects(tenant.bucket), listed_after)
+
+        if not Endpoint.objects.filter(tenant=tenant, name="iris").exists():
+            create_endpoint(
+                tenant=tenant,
+                name="iris",
+                model_name="iris",
+                version_policy="{latest {}}",
+                serving=ServingTemplate.objects.get(name="mlserver"),
+                subject_name="demo.client",
+                resources={"requests": {"cpu": "250m", "memory": "512Mi"}},
+                replicas=1,
+                created_by=admin,
+            )
+
+        body = json.dumps(v2_request(IRIS_SAMPLE))
+        self.stdout.write(
+            "Demo: tenant `demo`, endpoint `iris` (it answers once Ready). Predict with:\n"
+            f"  curl -s http://127.0.0.1:{port}/gateway/demo/iris/v2/models/iris/infer \\\n"
+            f'    -H "Authorization: {self._token(admin)}" -H "Content-Type: application/json" \\\n'
+            f"    -d '{body}'"
+        )
+
+    def _token(self, admin):
+        """The demo's token, kept (like the admin password) in the data folder."""
+        path = settings.DATA_DIR / "demo-token"
+        if path.exists():
+            raw = path.read_text().strip()
+            if PersonalAccessToken.objects.usable().filter(token_hash=hash_token(raw)).exists():
+                return raw
+        _, raw = PersonalAccessToken.issue(admin, name="demo")
+        path.write_text(raw + "\n")
+        path.chmod(0o600)
+        return raw
