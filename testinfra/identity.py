@@ -127,3 +127,23 @@ class OidcProvider:
             else:
                 raise AssertionError(f"the provider stopped at {url}: {response.text[:500]}")
         raise AssertionError("the provider redirected too many times")
+
+
+def add_bob(oidc, role="editor"):
+    """Account `bob` at the provider (password `bob-password`), in group team-a-users, which
+    has `role` in tenant team-a."""
+    from tenants.models import Tenant, TenantBinding
+
+    oidc.set_accounts(
+        {
+            "sub-bob": {
+                "username": "bob",
+                "password": "bob-password",
+                "email": "bob@example.com",
+                "groups": ["team-a-users"],
+            }
+        }
+    )
+    tenant = Tenant.objects.create(name="team-a", scope="team-a-users")
+    TenantBinding.objects.create(tenant=tenant, group="team-a-users", role=role)
+    return oidc

@@ -36,20 +36,27 @@ def backoff(retries):
     return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not security
 
 
-def _observe(pk, *, finished=True, **fields):
-    """Write observed state. `reconciled_at` records the end of a reconcile, not progress."""
+def observe(model, pk, *, finished=True, **fields):
+    """Write a row's observed state. `reconciled_at` marks the end of a reconcile, not progress."""
     if finished:
         fields["reconciled_at"] = timezone.now()
-    Tenant.objects.filter(pk=pk).update(**fields)
+    model.objects.filter(pk=pk).update(**fields)
 
 
-def _retry_or_fail(task, pk, exc):
+def retry_or_fail(task, model, pk, exc):
+    """A transient failure: say so on the row and retry later, or give up (Failed) when the
+    task has used its retries."""
     if task.request.retries >= task.max_retries:
-        _observe(pk, phase=Phase.FAILED, message=f"Gave up after {task.max_retries} retries: {exc}")
-        logger.error("reconcile of tenant %s gave up: %s", pk, exc)
-        return
-    _observe(pk, finished=False, message=f"Retrying: {exc}")
+        message = f"Gave up after {task.max_retries} retries: {exc}"
+        observe(model, pk, phase=Phase.FAILED, message=message)
+        logger.error("%s of %s %s gave up: %s", task.name, model.__name__, pk, exc)
+        return "failed"
+    observe(model, pk, finished=False, message=f"Retrying: {exc}")
     raise task.retry(exc=exc, countdown=backoff(task.request.retries))
+
+
+def _observe(pk, **fields):
+    observe(Tenant, pk, **fields)
 
 
 @shared_task(bind=True, **RECONCILE)
@@ -62,7 +69,7 @@ def reconcile_tenant(self, *, pk):
             return _delete_tenant(tenant)
         return _provision_tenant(tenant)
     except TransientError as exc:
-        return _retry_or_fail(self, pk, exc)
+        return retry_or_fail(self, Tenant, pk, exc)
     except PermanentError as exc:
         _observe(pk, phase=Phase.FAILED, message=str(exc))
         logger.warning("reconcile of tenant %s failed: %s", tenant.name, exc)
@@ -151,21 +158,8 @@ def _resync(orchestrator):
 # --- Endpoints ------------------------------------------------------------------------------
 
 
-def _observe_endpoint(pk, *, finished=True, **fields):
-    if finished:
-        fields["reconciled_at"] = timezone.now()
-    Endpoint.objects.filter(pk=pk).update(**fields)
-
-
-def _endpoint_retry_or_fail(task, pk, exc):
-    if task.request.retries >= task.max_retries:
-        _observe_endpoint(
-            pk, phase=Phase.FAILED, message=f"Gave up after {task.max_retries} retries: {exc}"
-        )
-        logger.error("%s of endpoint %s gave up: %s", task.name, pk, exc)
-        return "failed"
-    _observe_endpoint(pk, finished=False, message=f"Retrying: {exc}")
-    raise task.retry(exc=exc, countdown=backoff(task.request.retries))
+def _observe_endpoint(pk, **fields):
+    observe(Endpoint, pk, **fields)
 
 
 @shared_task(bind=True, **RECONCILE)
@@ -180,7 +174,7 @@ def reconcile_endpoint(self, *, pk):
             return _delete_endpoint(endpoint)
         return _apply_endpoint(endpoint)
     except TransientError as exc:
-        return _endpoint_retry_or_fail(self, pk, exc)
+        return retry_or_fail(self, Endpoint, pk, exc)
     except PermanentError as exc:
         _observe_endpoint(pk, phase=Phase.FAILED, message=str(exc))
         logger.warning("reconcile of endpoint %s failed: %s", endpoint, exc)
@@ -229,7 +223,7 @@ def scale_endpoint(self, *, pk):
     try:
         get_orchestrator().scale_endpoint(endpoint)
     except TransientError as exc:
-        return _endpoint_retry_or_fail(self, pk, exc)
+        return retry_or_fail(self, Endpoint, pk, exc)
     except PermanentError as exc:
         _observe_endpoint(pk, phase=Phase.FAILED, message=str(exc))
         return "failed"

@@ -9,7 +9,7 @@ import time
 import pytest
 from django.contrib.auth.models import User
 
-from tenants.models import Tenant, TenantBinding
+from testinfra.identity import add_bob
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -18,19 +18,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def provider(oidc, live_server, settings):
     settings.MODELPORT_PLATFORM_ADMIN_GROUPS = ["platform-admins"]
     oidc.set_clients([f"{live_server.url}/oidc/callback/"])
-    oidc.set_accounts(
-        {
-            "sub-bob": {
-                "username": "bob",
-                "password": "bob-password",
-                "email": "bob@example.com",
-                "groups": ["team-a-users"],
-            }
-        }
-    )
-    tenant = Tenant.objects.create(name="team-a", scope="team-a-users")
-    TenantBinding.objects.create(tenant=tenant, group="team-a-users", role="editor")
-    return oidc
+    return add_bob(oidc, role="editor")
 
 
 def sign_in(page, live_server, password="bob-password"):  # noqa: S107 - a test account

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
-from tenants.models import Tenant, TenantBinding
+from testinfra.identity import add_bob
 
 pytestmark = pytest.mark.django_db
 
@@ -21,19 +21,7 @@ def client():
 
 @pytest.fixture
 def provider(oidc):
-    oidc.set_accounts(
-        {
-            "sub-bob": {
-                "username": "bob",
-                "password": "bob-password",
-                "email": "bob@example.com",
-                "groups": ["team-a-users"],
-            }
-        }
-    )
-    tenant = Tenant.objects.create(name="team-a", scope="team-a-users")
-    TenantBinding.objects.create(tenant=tenant, group="team-a-users", role="viewer")
-    return oidc
+    return add_bob(oidc, role="viewer")
 
 
 def log_in(client, provider):

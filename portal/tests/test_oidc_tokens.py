@@ -13,8 +13,7 @@ from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
 from portal.models import OidcIdentity
-from tenants.models import Tenant, TenantBinding
-from testinfra.identity import OTHER_CLIENT_ID
+from testinfra.identity import OTHER_CLIENT_ID, add_bob
 
 pytestmark = pytest.mark.django_db
 
@@ -22,19 +21,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def provider(oidc, settings):
     settings.MODELPORT_PLATFORM_ADMIN_GROUPS = ["platform-admins"]
-    oidc.set_accounts(
-        {
-            "sub-bob": {
-                "username": "bob",
-                "password": "bob-password",
-                "email": "bob@example.com",
-                "groups": ["team-a-users"],
-            },
-        }
-    )
-    tenant = Tenant.objects.create(name="team-a", scope="team-a-users")
-    TenantBinding.objects.create(tenant=tenant, group="team-a-users", role="editor")
-    return oidc
+    return add_bob(oidc, role="editor")
 
 
 def api(token, bearer=True):
