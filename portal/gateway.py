@@ -110,8 +110,24 @@ class Gateway:
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http" and scope["path"].startswith(self.prefix):
             await self.handle(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self.lifespan(receive, send)
         else:
             await self.app(scope, receive, send)
+
+    async def lifespan(self, receive, send):
+        """Django speaks no lifespan protocol; the gateway uses it to close its pooled
+        connections when the server stops."""
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self.session is not None:
+                    await self.session.close()
+                    self.session = None
+                await send({"type": "lifespan.shutdown.complete"})
+                return
 
     def _session(self):
         # Created inside the running loop, once; connections to replicas are reused.

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from celery.result import allow_join_result
 
 from testinfra.identity import CLIENT_ID, CLIENT_SECRET, OidcProvider
 from testinfra.kube_emulator import KubeEmulator
@@ -88,7 +89,11 @@ def isolated_state(settings, tmp_path):
     # Eager retries re-run the task only when errors don't propagate; tests call .get() on the
     # result to see a real failure.
     app.conf.task_eager_propagates = False
-    yield
+    # Celery guards .get() inside a task with a process-wide flag that eager tasks set and reset;
+    # eager tasks in concurrent threads (the maxEndpoints race test) can leave it set. Each test
+    # starts with it clear.
+    with allow_join_result():
+        yield
     app.conf.task_always_eager = False
 
 
