@@ -147,7 +147,9 @@ class Gateway:
         self.limiter = None
         self.usage = None
         if self.usage_flusher is not None:
-            self.usage_flusher.cancel()
+            loop = self.usage_flusher.get_loop()  # may be another thread's: cancel it there
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(self.usage_flusher.cancel)
             self.usage_flusher = None
 
     async def __call__(self, scope, receive, send):

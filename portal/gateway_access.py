@@ -13,6 +13,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from portal.api.authentication import parse_authorization, token_owner
 from portal.gateway import MEMBER, GatewayError, Grant
 from portal.models import API_KEY_PREFIX, TOKEN_PREFIX, ApiKey, hash_token
+from portal.usage import store_drained
 from tenants.access import tenants_for
 from workers.backends import get_orchestrator
 
@@ -127,3 +128,7 @@ def endpoint_backends(tenant, endpoint):
             404, "endpoint_not_found", f"Tenant {tenant!r} has no endpoint called {endpoint!r}."
         )
     return urls
+
+
+# Usage counted by a gateway without Redis, stored from its background flusher.
+store_usage = _closing_connections(store_drained)

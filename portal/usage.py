@@ -15,7 +15,7 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import transaction
 
 from portal.models import UsageMinute
 from tenants.models import Tenant
@@ -138,11 +138,8 @@ def store_minute(minute, counters, add_to_existing=False):
 
 def store_drained(drained):
     """Store counters drained from a MemoryUsage (they exist nowhere else: add them)."""
-    try:
-        for minute, counters in sorted(drained.items()):
-            store_minute(minute, counters, add_to_existing=True)
-    finally:
-        connections.close_all()  # called from the gateway's threads, outside a request
+    for minute, counters in sorted(drained.items()):
+        store_minute(minute, counters, add_to_existing=True)
 
 
 def flush_redis(client, before=None, prefix=PREFIX):

@@ -18,7 +18,7 @@ from django.conf import settings
 from endpoints.models import Endpoint, ServingTemplate
 from portal.models import Plan, UsageMinute
 from portal.tests.test_gateway import backend_override, model_servers  # noqa: F401 - fixtures
-from portal.usage import flush_redis
+from portal.usage import MemoryUsage, flush_redis, store_drained
 from tenants.models import Tenant, TenantBinding
 from testinfra.fixtures import ROOT, _database_url
 from testinfra.models import IRIS_ROWS, v2_request
@@ -184,6 +184,32 @@ def test_concurrency_slots_are_given_back_when_calls_end_also_in_error(gateway_u
     key = new_application(demo["api"], "serial", endpoints=["iris", "idle"], plan="one-at-a-time")
     codes = [infer(gateway_url, key, endpoint=name).status_code for name in ("iris", "idle") * 2]
     assert codes == [200, 503, 200, 503]
+
+
+def test_without_redis_the_gateway_limits_and_counts_in_its_own_process(
+    gateway_url, demo, settings
+):
+    from portal.asgi import application
+
+    settings.REDIS_URL = ""
+    Plan.objects.create(name="tiny", requests_per_minute=2)
+    key = new_application(demo["api"], "scorer", plan="tiny")
+    assert [infer(gateway_url, key).status_code for _ in range(3)] == [200, 200, 429]
+    assert isinstance(application.usage, MemoryUsage)
+
+    def counted():
+        return sum(
+            value
+            for counters in application.usage.minutes.values()
+            for field, value in counters.items()
+            if field.endswith("|requests")
+        )
+
+    deadline = time.monotonic() + 10
+    while counted() < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    store_drained(application.usage.drain(before=time.time() + 120))
+    assert sum(row.requests for row in UsageMinute.objects.filter(application="scorer")) == 3
 
 
 class GatewayProcess:
