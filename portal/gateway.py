@@ -257,9 +257,11 @@ class Gateway:
                 )
             length = dict(scope["headers"]).get(b"content-length", b"0")
             if not length.isdigit():
-                raise GatewayError(400, "malformed_request", "Content-Length is not a number.")
+                raise GatewayError(
+                    400, "malformed_request", "Content-Length is not a number.", rate_headers
+                )
             if int(length) > self.max_body:
-                raise GatewayError(413, "request_too_large", self._too_large())
+                raise GatewayError(413, "request_too_large", self._too_large(), rate_headers)
             url = self._pick(tenant, endpoint, urls) + path
             if scope.get("query_string"):
                 url += "?" + scope["query_string"].decode("latin-1")
