@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 
 from portal.models import (
@@ -77,8 +78,27 @@ class ApiKeyInline(admin.TabularInline):
         return False
 
 
+class ApplicationForm(forms.ModelForm):
+    class Meta:
+        model = Application
+        fields = ("tenant", "name", "plan", "endpoints")
+
+    def clean(self):
+        data = super().clean()
+        tenant, endpoints = data.get("tenant"), data.get("endpoints")
+        if tenant and endpoints:
+            foreign = sorted(str(e) for e in endpoints if e.tenant_id != tenant.pk)
+            if foreign:
+                self.add_error(
+                    "endpoints",
+                    f"An application calls its own tenant's endpoints only: {', '.join(foreign)}.",
+                )
+        return data
+
+
 @admin.register(Application)
 class ApplicationAdmin(admin.ModelAdmin):
+    form = ApplicationForm
     list_display = ("name", "tenant", "plan", "created_by", "created_at")
     list_filter = ("plan",)
     search_fields = ("name", "tenant__name")

@@ -348,3 +348,24 @@ def test_a_bad_usage_query_gets_400_with_a_reason(team, query, code):
 def test_another_tenants_usage_is_a_404(team):
     response = team["stranger"].get("/tenants/demo/usage")
     assert response.status_code == 404
+
+
+def test_the_admin_site_refuses_another_tenants_endpoints(team, client, make_user):
+    root = make_user("root", superuser=True)
+    root.is_staff = True
+    root.save()
+    client.force_login(root)
+    response = client.post(
+        "/admin/portal/application/add/",
+        {
+            "tenant": team["demo"].pk,
+            "name": "sneaky",
+            "plan": Plan.objects.get().pk,
+            "endpoints": [Endpoint.objects.get(name="secret").pk],
+            "keys-TOTAL_FORMS": 0,
+            "keys-INITIAL_FORMS": 0,
+        },
+    )
+    assert response.status_code == 200  # the form again, with the error
+    assert "its own tenant&#x27;s endpoints only" in response.content.decode()
+    assert not Application.objects.exists()

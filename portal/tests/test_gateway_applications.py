@@ -14,9 +14,10 @@ import pytest
 import redis
 import requests
 from django.conf import settings
+from django.contrib.auth.models import User
 
 from endpoints.models import Endpoint, ServingTemplate
-from portal.models import Plan, UsageMinute
+from portal.models import PersonalAccessToken, Plan, UsageMinute
 from portal.tests.test_gateway import backend_override, model_servers  # noqa: F401 - fixtures
 from portal.usage import MemoryUsage, flush_redis, store_drained
 from tenants.models import Tenant, TenantBinding
@@ -270,10 +271,12 @@ def test_usage_after_a_flush_equals_the_calls_made(gateway_url, demo):
         assert infer(gateway_url, key).status_code == 200
     limited_codes = [infer(gateway_url, limited).status_code for _ in range(5)]
     assert limited_codes == [200, 200, 200, 429, 429]
+    member_token = PersonalAccessToken.issue(User.objects.get(username="ada"))[1]
+    assert infer(gateway_url, member_token).status_code == 200
     with redis.Redis.from_url(settings.REDIS_URL) as client:
         # Counted as each answer ends: wait for the last one, then flush the current minute too.
         deadline = time.monotonic() + 10
-        while _requests_counted(client) < 9 and time.monotonic() < deadline:
+        while _requests_counted(client) < 10 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert flush_redis(client, before=time.time() + 120) > 0
         assert flush_redis(client, before=time.time() + 120) == 0  # nothing left, nothing doubled
@@ -287,11 +290,12 @@ def test_usage_after_a_flush_equals_the_calls_made(gateway_url, demo):
     assert totals == {
         "scorer": {"requests": 4, "4xx": 0, "timed": 4},
         "limited": {"requests": 5, "4xx": 2, "timed": 5},
+        "": {"requests": 1, "4xx": 0, "timed": 1},  # the member's own call
     }
 
     response = demo["api"].get("/tenants/demo/usage?granularity=minute")
     series = response.json()["data"]["series"]
-    assert sum(point["requests"] for point in series) == 9
+    assert sum(point["requests"] for point in series) == 10
     assert sum(point["errors"] for point in series) == 2
     assert all(point["p50_ms"] is not None for point in series)
 
@@ -302,5 +306,5 @@ def test_usage_after_a_flush_equals_the_calls_made(gateway_url, demo):
     assert exported["Content-Type"].startswith("text/csv")
     header, *lines = exported.content.decode().splitlines()
     assert header == "time,requests,errors,p50_ms,p99_ms,tokens"
-    assert sum(int(line.split(",")[1]) for line in lines) == 9
+    assert sum(int(line.split(",")[1]) for line in lines) == 10
     assert sum(int(line.split(",")[2]) for line in lines) == 2
