@@ -1,6 +1,15 @@
+from django import forms
 from django.contrib import admin, messages
 
-from portal.models import OidcIdentity, PersonalAccessToken, hash_token
+from portal.models import (
+    ApiKey,
+    Application,
+    OidcIdentity,
+    PersonalAccessToken,
+    Plan,
+    UsageMinute,
+    hash_token,
+)
 
 
 @admin.register(PersonalAccessToken)
@@ -37,6 +46,74 @@ class OidcIdentityAdmin(admin.ModelAdmin):
     list_display = ("user", "subject", "issuer", "created_at", "last_login_at")
     search_fields = ("user__username", "subject")
     readonly_fields = ("user", "issuer", "subject", "created_at", "last_login_at")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Plan)
+class PlanAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "requests_per_minute",
+        "requests_per_day",
+        "concurrent_requests",
+        "tokens_per_minute",
+    )
+    search_fields = ("name", "description")
+
+
+class ApiKeyInline(admin.TabularInline):
+    """Keys are issued by the API (shown once there); here they can only be read or revoked."""
+
+    model = ApiKey
+    extra = 0
+    fields = ("prefix", "created_at", "expires_at", "revoked_at")
+    readonly_fields = ("prefix", "created_at")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class ApplicationForm(forms.ModelForm):
+    class Meta:
+        model = Application
+        fields = ("tenant", "name", "plan", "endpoints")
+
+    def clean(self):
+        data = super().clean()
+        tenant, endpoints = data.get("tenant"), data.get("endpoints")
+        if tenant and endpoints:
+            foreign = sorted(str(e) for e in endpoints if e.tenant_id != tenant.pk)
+            if foreign:
+                self.add_error(
+                    "endpoints",
+                    f"An application calls its own tenant's endpoints only: {', '.join(foreign)}.",
+                )
+        return data
+
+
+@admin.register(Application)
+class ApplicationAdmin(admin.ModelAdmin):
+    form = ApplicationForm
+    list_display = ("name", "tenant", "plan", "created_by", "created_at")
+    list_filter = ("plan",)
+    search_fields = ("name", "tenant__name")
+    filter_horizontal = ("endpoints",)
+    readonly_fields = ("created_by", "created_at", "updated_at")
+    inlines = [ApiKeyInline]
+
+
+@admin.register(UsageMinute)
+class UsageMinuteAdmin(admin.ModelAdmin):
+    """Read-only: written by the gateway's usage flush."""
+
+    list_display = ("minute", "tenant", "application", "endpoint", "requests", "tokens")
+    list_filter = ("tenant",)
+    date_hierarchy = "minute"
 
     def has_add_permission(self, request):
         return False

@@ -9,10 +9,10 @@ django_application = get_asgi_application()
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from portal.gateway import Gateway  # noqa: E402
-from portal.gateway_access import authorize_member, endpoint_backends  # noqa: E402
+from portal.gateway_access import authorize, endpoint_backends, store_usage  # noqa: E402
 
 # The portal's few static files (admin, browsable API, API docs) are served by this process;
 # /gateway/ is served by the gateway before Django sees the request.
 application = Gateway(
-    ASGIStaticFilesHandler(django_application), authorize_member, endpoint_backends
+    ASGIStaticFilesHandler(django_application), authorize, endpoint_backends, store_usage
 )

@@ -6,6 +6,11 @@ endpoint, and streams the request and the response through a pooled HTTP client.
 is and where an endpoint runs are cached for a second, so a busy endpoint costs the database at
 most one query per credential per second, and a revoked credential stops working within a
 second.
+
+A caller is either a tenant member (no limits) or an application (an API key): an application
+calls only the endpoints it subscribes to, within its plan's limits, enforced by the limiter
+(Redis when REDIS_URL is set, so every gateway process shares the counts). Every call that gets
+as far as an endpoint is counted for usage, without a database write (portal.usage).
 """
 
 import asyncio
@@ -14,10 +19,17 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import aiohttp
+import redis.asyncio
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import DatabaseError
+from redis.exceptions import RedisError
+
+from portal.ratelimit import Limits, MemoryLimiter, RedisLimiter
+from portal.usage import MemoryUsage, RedisUsage
 
 logger = logging.getLogger(__name__)
 
@@ -52,10 +64,30 @@ DROPPED_RESPONSE_HEADERS = {
 }
 
 
+# Responses up to this size with Content-Type application/json are read (while being streamed)
+# for an OpenAI-style `usage.total_tokens`.
+TOKEN_SCAN_BYTES = 1024 * 1024
+
+
 class GatewayError(Exception):
-    def __init__(self, status, code, message):
+    def __init__(self, status, code, message, headers=()):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.headers = list(headers)
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What `authorize` found out about a caller: a tenant member (everything, no limits) or an
+    application (its name, limiter subject, subscribed endpoints and plan)."""
+
+    application: str = ""
+    subject: str = ""
+    endpoints: frozenset | None = None
+    limits: Limits | None = None
+
+
+MEMBER = Grant()
 
 
 class TtlCache:
@@ -80,22 +112,28 @@ class TtlCache:
 class Gateway:
     """Wraps the Django ASGI application; serves /gateway/ itself.
 
-    `authorize(headers, tenant)` returns None if the caller may call the tenant's endpoints, or
-    raises GatewayError; `backends(tenant, endpoint)` returns the replica base URLs (empty: not
+    `authorize(headers, tenant)` returns a Grant if the caller may call the tenant's endpoints,
+    or raises GatewayError; `backends(tenant, endpoint)` returns the replica base URLs (empty: not
     running) or raises GatewayError (404 for an unknown endpoint). Both are synchronous (they
-    may use the ORM) and run in a thread; their answers are cached for CACHE_SECONDS.
+    may use the ORM) and run in a thread; their answers are cached for CACHE_SECONDS. Without
+    Redis, usage counted in this process is handed to `store_usage({minute: counters})` (in a
+    thread, in the background) once its minutes are over.
     """
 
     prefix = "/gateway/"
 
-    def __init__(self, app, authorize, backends):
+    def __init__(self, app, authorize, backends, store_usage):
         self.app = app
         self.authorize = sync_to_async(authorize, thread_sensitive=False)
         self.backends = sync_to_async(backends, thread_sensitive=False)
+        self.store_usage = sync_to_async(store_usage, thread_sensitive=False)
         self.auth_cache = TtlCache(CACHE_SECONDS)
         self.backend_cache = TtlCache(CACHE_SECONDS)
         self.round_robin = {}
         self.session = None
+        self.limiter = None
+        self.usage = None
+        self.usage_flusher = None
 
     @property
     def max_body(self):
@@ -106,6 +144,13 @@ class Gateway:
         self.auth_cache.entries.clear()
         self.backend_cache.entries.clear()
         self.session = None
+        self.limiter = None
+        self.usage = None
+        if self.usage_flusher is not None:
+            loop = self.usage_flusher.get_loop()  # may be another thread's: cancel it there
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(self.usage_flusher.cancel)
+            self.usage_flusher = None
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http" and scope["path"].startswith(self.prefix):
@@ -141,33 +186,129 @@ class Gateway:
             )
         return self.session
 
+    def _counters(self):
+        """The limiter and the usage counters, created inside the running loop, once: in Redis
+        when REDIS_URL is set (shared by every gateway process), else in this process."""
+        if self.limiter is None:
+            if settings.REDIS_URL:
+                client = redis.asyncio.Redis.from_url(settings.REDIS_URL)
+                self.limiter, self.usage = RedisLimiter(client), RedisUsage(client)
+            else:
+                self.limiter, self.usage = MemoryLimiter(), MemoryUsage()
+                self.usage_flusher = asyncio.get_running_loop().create_task(
+                    self._flush_memory_usage(self.usage)
+                )
+        return self.limiter, self.usage
+
+    async def _flush_memory_usage(self, usage):
+        while True:
+            await asyncio.sleep(settings.MODELPORT_USAGE_FLUSH_SECONDS)
+            drained = usage.drain(before=time.time() - settings.MODELPORT_USAGE_SETTLE_SECONDS)
+            if drained:
+                try:
+                    await self.store_usage(drained)
+                except DatabaseError:  # the loop must outlive a database hiccup
+                    logger.exception("gateway: could not store usage; those minutes are lost")
+
     async def handle(self, scope, receive, send):
         try:
             tenant, endpoint, path = self._split(scope["path"])
             headers = scope["headers"]
             credential = next((v for k, v in headers if k in (b"authorization", b"cookie")), b"")
-            await self.auth_cache.get((credential, tenant), lambda: self.authorize(headers, tenant))
+            grant = await self.auth_cache.get(
+                (credential, tenant), lambda: self.authorize(headers, tenant)
+            )
+            if grant.endpoints is not None and endpoint not in grant.endpoints:
+                raise GatewayError(
+                    403,
+                    "endpoint_not_subscribed",
+                    f"Application {grant.application!r} does not subscribe to endpoint "
+                    f"{endpoint!r}; a tenant admin can add it to the application.",
+                )
             urls = await self.backend_cache.get(
                 (tenant, endpoint), lambda: self.backends(tenant, endpoint)
             )
+        except GatewayError as error:
+            await self._error(send, error)
+            return
+        await self._call(scope, receive, send, (tenant, endpoint, path), grant, urls)
+
+    async def _call(self, scope, receive, send, target, grant, urls):
+        """A call to a known endpoint by an authorized caller: within the plan's limits, and
+        counted for usage however it ends."""
+        tenant, endpoint, path = target
+        limiter, usage = self._counters()
+        started = time.monotonic()
+        outcome = {"status": 499, "tokens": 0}  # 499: the caller went away first
+        acquired = False
+        try:
+            rate_headers = []
+            if grant.limits is not None:
+                try:
+                    decision = await limiter.acquire(grant.subject, grant.limits)
+                except RedisError:
+                    logger.exception("gateway: the limiter is unavailable")
+                    raise GatewayError(
+                        503,
+                        "limits_unavailable",
+                        "The gateway cannot check the application's plan right now; try again.",
+                    ) from None
+                rate_headers = decision.headers(grant.limits)
+                if not decision.allowed:
+                    raise GatewayError(
+                        429,
+                        "rate_limited",
+                        f"The application's plan allows no more calls right now "
+                        f"({decision.limit}); retry in {decision.retry_after} s.",
+                        rate_headers,
+                    )
+                acquired = True
             if not urls:
                 raise GatewayError(
                     503,
                     "endpoint_not_running",
                     f"Endpoint {endpoint!r} has no running replica right now; check its status "
                     "and replicas.",
+                    rate_headers,
                 )
-            length = dict(headers).get(b"content-length", b"0")
+            length = dict(scope["headers"]).get(b"content-length", b"0")
             if not length.isdigit():
-                raise GatewayError(400, "malformed_request", "Content-Length is not a number.")
+                raise GatewayError(
+                    400, "malformed_request", "Content-Length is not a number.", rate_headers
+                )
             if int(length) > self.max_body:
-                raise GatewayError(413, "request_too_large", self._too_large())
+                raise GatewayError(413, "request_too_large", self._too_large(), rate_headers)
             url = self._pick(tenant, endpoint, urls) + path
             if scope.get("query_string"):
                 url += "?" + scope["query_string"].decode("latin-1")
-            await self._forward(scope, receive, send, url)
+            await self._forward(scope, receive, send, url, rate_headers, outcome)
         except GatewayError as error:
+            outcome["status"] = error.status
             await self._error(send, error)
+        finally:
+            # Shielded: a caller who hangs up must not leave a concurrency slot taken.
+            await asyncio.shield(
+                self._finish(grant, target, outcome, started, acquired, limiter, usage)
+            )
+
+    async def _finish(self, grant, target, outcome, started, acquired, limiter, usage):
+        tenant, endpoint, _ = target
+        try:
+            if acquired:
+                await limiter.release(grant.subject, grant.limits)
+            if outcome["tokens"] and grant.limits is not None:
+                await limiter.add_tokens(grant.subject, outcome["tokens"])
+            latency_ms = (time.monotonic() - started) * 1000
+            await usage.record(
+                tenant,
+                grant.application,
+                endpoint,
+                outcome["status"],
+                latency_ms,
+                outcome["tokens"],
+            )
+        except RedisError:  # counting must never turn an answered call into an error
+            logger.exception("gateway: could not release or count a call to %s/%s", *target[:2])
 
     def _split(self, path):
         parts = path[len(self.prefix) :].split("/", 2)
@@ -184,7 +325,7 @@ class Gateway:
     def _too_large(self):
         return f"The request body is larger than the gateway's limit of {self.max_body} bytes."
 
-    async def _forward(self, scope, receive, send, url):
+    async def _forward(self, scope, receive, send, url, extra_headers, outcome):
         forwarded = [
             (k.decode("latin-1"), v.decode("latin-1"))
             for k, v in scope["headers"]
@@ -225,13 +366,23 @@ class Gateway:
                             (k.encode("latin-1"), v.encode("latin-1"))
                             for k, v in response.headers.items()
                             if k.lower() not in DROPPED_RESPONSE_HEADERS
-                        ],
+                        ]
+                        + extra_headers,
                     }
                 )
                 started = True
+                outcome["status"] = response.status
+                # A copy of a small JSON answer, for its token count; anything else just streams.
+                scanned = bytearray() if _may_report_tokens(response) else None
                 async for chunk in response.content.iter_chunked(65536):
+                    if scanned is not None:
+                        scanned += chunk
+                        if len(scanned) > TOKEN_SCAN_BYTES:
+                            scanned = None
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
+                if scanned:
+                    outcome["tokens"] = _total_tokens(scanned)
         except GatewayError:
             raise
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -261,5 +412,23 @@ class Gateway:
         ]
         if error.status == 401:
             headers.append((b"www-authenticate", b'Bearer realm="modelport"'))
+        headers += error.headers
         await send({"type": "http.response.start", "status": error.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+def _may_report_tokens(response):
+    content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    length = response.headers.get("Content-Length")
+    too_long = length is not None and (not length.isdigit() or int(length) > TOKEN_SCAN_BYTES)
+    encoded = response.headers.get("Content-Encoding", "identity").lower() != "identity"
+    return content_type == "application/json" and not too_long and not encoded
+
+
+def _total_tokens(body):
+    """`usage.total_tokens` of an OpenAI-style JSON answer; 0 if there is none."""
+    try:
+        tokens = json.loads(body).get("usage", {}).get("total_tokens", 0)
+    except (ValueError, AttributeError):
+        return 0
+    return tokens if isinstance(tokens, int) and not isinstance(tokens, bool) and tokens > 0 else 0

@@ -11,8 +11,9 @@ from django.db import connections
 from rest_framework.exceptions import AuthenticationFailed
 
 from portal.api.authentication import parse_authorization, token_owner
-from portal.gateway import GatewayError
-from portal.models import TOKEN_PREFIX
+from portal.gateway import MEMBER, GatewayError, Grant
+from portal.models import API_KEY_PREFIX, TOKEN_PREFIX, ApiKey, hash_token
+from portal.usage import store_drained
 from tenants.access import tenants_for
 from workers.backends import get_orchestrator
 
@@ -40,7 +41,10 @@ def caller(headers):
     if raw:
         if not raw.startswith(TOKEN_PREFIX):
             raise GatewayError(
-                401, "authentication_failed", "The gateway accepts personal access tokens (mpt_…)."
+                401,
+                "authentication_failed",
+                "The gateway accepts application API keys (mpk_…) and personal access tokens "
+                "(mpt_…).",
             )
         try:
             return token_owner(raw)[0]
@@ -70,11 +74,50 @@ def _closing_connections(function):
     return run
 
 
-@_closing_connections
+def _tenant_not_found(tenant):
+    return GatewayError(404, "tenant_not_found", f"There is no tenant called {tenant!r}.")
+
+
+def authorize_application(raw_key, tenant):
+    """The grant of a usable API key whose application belongs to `tenant`."""
+    key = (
+        ApiKey.objects.usable()
+        .select_related("application__plan", "application__tenant")
+        .filter(key_hash=hash_token(raw_key))
+        .first()
+    )
+    if key is None:
+        raise GatewayError(
+            401,
+            "authentication_failed",
+            "This API key is unknown, revoked or expired; a tenant admin can rotate the "
+            "application's key.",
+        )
+    application = key.application
+    if application.tenant.name != tenant:
+        raise _tenant_not_found(tenant)
+    return Grant(
+        application=application.name,
+        subject=f"application:{application.pk}",
+        endpoints=frozenset(application.endpoints.values_list("name", flat=True)),
+        limits=application.plan.limits(),
+    )
+
+
 def authorize_member(headers, tenant):
     user = caller(headers)
     if not tenants_for(user).filter(name=tenant).exists():
-        raise GatewayError(404, "tenant_not_found", f"There is no tenant called {tenant!r}.")
+        raise _tenant_not_found(tenant)
+    return MEMBER
+
+
+@_closing_connections
+def authorize(headers, tenant):
+    """An application's API key, or a tenant member's token or portal session."""
+    raw = parse_authorization(_header(headers, b"authorization"))
+    if raw and raw.startswith(API_KEY_PREFIX):
+        return authorize_application(raw, tenant)
+    return authorize_member(headers, tenant)
 
 
 @_closing_connections
@@ -85,3 +128,7 @@ def endpoint_backends(tenant, endpoint):
             404, "endpoint_not_found", f"Tenant {tenant!r} has no endpoint called {endpoint!r}."
         )
     return urls
+
+
+# Usage counted by a gateway without Redis, stored from its background flusher.
+store_usage = _closing_connections(store_drained)

@@ -203,6 +203,10 @@ MODELPORT_MODEL_SYNC_SECONDS = _int("MODELPORT_MODEL_SYNC_SECONDS", 300, minimum
 MODELPORT_UPLOAD_MAX_AGE_HOURS = _int("MODELPORT_UPLOAD_MAX_AGE_HOURS", 24, minimum=1)
 # How often endpoint status (pods, replicas) is read from the cluster.
 MODELPORT_STATUS_SECONDS = _int("MODELPORT_STATUS_SECONDS", 15, minimum=1)
+# Gateway usage counters are copied to the database every MODELPORT_USAGE_FLUSH_SECONDS, for the
+# minutes that ended at least MODELPORT_USAGE_SETTLE_SECONDS ago (calls still finishing elsewhere).
+MODELPORT_USAGE_FLUSH_SECONDS = _int("MODELPORT_USAGE_FLUSH_SECONDS", 60, minimum=1)
+MODELPORT_USAGE_SETTLE_SECONDS = _int("MODELPORT_USAGE_SETTLE_SECONDS", 120, minimum=0)
 CELERY_BEAT_SCHEDULE = {
     "resync": {"task": "workers.tasks.resync", "schedule": float(MODELPORT_RESYNC_SECONDS)},
     "resync-models": {
@@ -212,6 +216,10 @@ CELERY_BEAT_SCHEDULE = {
     "sync-endpoint-status": {
         "task": "workers.tasks.sync_endpoint_status",
         "schedule": float(MODELPORT_STATUS_SECONDS),
+    },
+    "flush-usage": {
+        "task": "portal.tasks.flush_usage",
+        "schedule": float(MODELPORT_USAGE_FLUSH_SECONDS),
     },
 }
 

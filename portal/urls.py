@@ -19,4 +19,5 @@ urlpatterns = [
     path("", include("tenants.api.urls")),
     path("", include("models_store.api.urls")),
     path("", include("endpoints.api.urls")),
+    path("", include("portal.api.urls")),
 ]

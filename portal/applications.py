@@ -1,0 +1,67 @@
+"""Writes for plans, applications and API keys (the API and the admin site call these)."""
+
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from portal.api.exceptions import Conflict
+from portal.models import ApiKey, Application, Plan
+
+DEFAULT_GRACE_SECONDS = 3600
+MAX_GRACE_SECONDS = 7 * 86400
+
+
+def create_plan(*, name, description="", **limits):
+    try:
+        with transaction.atomic():
+            return Plan.objects.create(name=name, description=description, **limits)
+    except IntegrityError:
+        raise Conflict("plan_exists", f"There is already a plan called {name!r}.") from None
+
+
+def _expiry(expires_in_days):
+    return timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
+
+
+def create_application(*, tenant, name, plan, endpoints, created_by, expires_in_days=None):
+    """Create the application and its first key; returns (application, raw key)."""
+    try:
+        with transaction.atomic():
+            application = Application.objects.create(
+                tenant=tenant, name=name, plan=plan, created_by=created_by
+            )
+            application.endpoints.set(endpoints)
+            _, raw = ApiKey.issue(application, expires_at=_expiry(expires_in_days))
+    except IntegrityError:
+        raise Conflict(
+            "application_exists",
+            f"Tenant {tenant.name!r} already has an application called {name!r}.",
+            fields={"name": ["Already taken."]},
+        ) from None
+    return application, raw
+
+
+@transaction.atomic
+def rotate_key(application, *, grace_seconds=DEFAULT_GRACE_SECONDS, expires_in_days=None):
+    """Issue a new key; the keys in use now stop working after `grace_seconds` (or at their own
+    expiry, if sooner). Returns the raw new key."""
+    cutoff = timezone.now() + timedelta(seconds=grace_seconds)
+    keys = ApiKey.objects.usable().filter(application=application)
+    keys.filter(expires_at__isnull=True).update(expires_at=cutoff)
+    keys.filter(expires_at__gt=cutoff).update(expires_at=cutoff)
+    _, raw = ApiKey.issue(application, expires_at=_expiry(expires_in_days))
+    return raw
+
+
+@transaction.atomic
+def revoke_keys(application):
+    """Every key of the application stops working now (within the gateway's one-second cache)."""
+    return ApiKey.objects.filter(application=application, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+
+
+@transaction.atomic
+def delete_application(application):
+    application.delete()
