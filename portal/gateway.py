@@ -91,21 +91,27 @@ MEMBER = Grant()
 
 
 class TtlCache:
-    """A tiny per-process cache with expiry, for answers that may be a second old."""
+    """A tiny per-process cache with expiry, for answers that may be a second old. When an entry
+    expires under load, one caller computes it again and the others wait for that answer,
+    instead of every request in flight doing the same lookups at once."""
 
     def __init__(self, seconds):
         self.seconds = seconds
         self.entries = {}
+        self.inflight = {}
 
     async def get(self, key, compute: Callable):
-        now = time.monotonic()
         hit = self.entries.get(key)
-        if hit is not None and hit[0] > now:
+        if hit is not None and hit[0] > time.monotonic():
             return hit[1]
-        value = await compute()
+        pending = self.inflight.get(key)
+        if pending is None:
+            pending = self.inflight[key] = asyncio.ensure_future(compute())
+            pending.add_done_callback(lambda _: self.inflight.pop(key, None))
+        value = await asyncio.shield(pending)
         if len(self.entries) > 10000:
             self.entries.clear()
-        self.entries[key] = (now + self.seconds, value)
+        self.entries[key] = (time.monotonic() + self.seconds, value)
         return value
 
 
@@ -141,8 +147,9 @@ class Gateway:
 
     def reset(self):
         """Forget cached answers and pooled connections (tests; a new event loop)."""
-        self.auth_cache.entries.clear()
-        self.backend_cache.entries.clear()
+        for cache in (self.auth_cache, self.backend_cache):
+            cache.entries.clear()
+            cache.inflight.clear()
         self.session = None
         self.limiter = None
         self.usage = None

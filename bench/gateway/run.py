@@ -105,6 +105,7 @@ def main():
     django.setup()
     from django.core.management import call_command
 
+    from endpoints.models import Endpoint, ServingTemplate
     from portal.models import PersonalAccessToken
     from tenants.models import Tenant, TenantBinding
     from testinfra.models import SKLEARN, train_iris
@@ -119,6 +120,14 @@ def main():
     tenant = Tenant.objects.create(name="demo", scope="bench")
     TenantBinding.objects.create(tenant=tenant, group="bench", role="viewer")
     token = PersonalAccessToken.issue(user)[1]
+    # The row the gateway looks up; the runtime below stands in for the worker's reconcile.
+    Endpoint.objects.create(
+        tenant=tenant,
+        name="iris",
+        model_name="iris",
+        serving=ServingTemplate.objects.get(name="mlserver"),
+        subject_name="bench",
+    )
 
     model = data_dir / "model.joblib"
     train_iris(model)
