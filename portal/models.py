@@ -16,7 +16,9 @@ def hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-class PersonalAccessTokenQuerySet(models.QuerySet):
+class CredentialQuerySet(models.QuerySet):
+    """Tokens and keys: usable until revoked or expired."""
+
     def usable(self):
         now = timezone.now()
         return self.filter(revoked_at__isnull=True).filter(
@@ -40,7 +42,7 @@ class PersonalAccessToken(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
-    objects = PersonalAccessTokenQuerySet.as_manager()
+    objects = CredentialQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -144,14 +146,6 @@ class Application(models.Model):
         return f"{self.tenant}/{self.name}"
 
 
-class ApiKeyQuerySet(models.QuerySet):
-    def usable(self):
-        now = timezone.now()
-        return self.filter(revoked_at__isnull=True).filter(
-            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
-        )
-
-
 class ApiKey(models.Model):
     """An application's key. Only its hash is stored; the key is shown once. A rotated key keeps
     working until its `expires_at` (the grace period), a revoked one stops at once."""
@@ -163,7 +157,7 @@ class ApiKey(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
-    objects = ApiKeyQuerySet.as_manager()
+    objects = CredentialQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-pk"]
