@@ -8,6 +8,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from django.contrib.auth.models import Group, User
+from django.test import Client
 from rest_framework.test import APIClient
 
 from portal.models import PersonalAccessToken
@@ -32,6 +33,18 @@ def client_for(db):
         _, token = PersonalAccessToken.issue(user)
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}" if bearer else token)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def browser_for(db):
+    """A browser-like client for the portal pages, signed in as the user (a session cookie)."""
+
+    def make(user):
+        client = Client()
+        client.force_login(user)
         return client
 
     return make

@@ -97,6 +97,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_htmx",
     "portal",
     "tenants",
     "models_store",
@@ -112,6 +113,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "portal.identity.backend.OidcSessionRefresh",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -331,15 +333,17 @@ OIDC_OP_LOGOUT_URL_METHOD = "portal.identity.backend.provider_logout_url"
 OIDC_STORE_ID_TOKEN = True
 # A browser session goes back to the provider (silently) this often, to read the groups again.
 OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = _int("OIDC_SESSION_RECHECK_SECONDS", 900, minimum=10)
-LOGIN_REDIRECT_URL = "/me"
-LOGIN_REDIRECT_URL_FAILURE = "/admin/login/"
+LOGIN_REDIRECT_URL = "/ui/"
+LOGIN_REDIRECT_URL_FAILURE = "/ui/login/?failed=1"
 LOGOUT_REDIRECT_URL = "/"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
-LOGIN_URL = "/oidc/authenticate/" if OIDC_ISSUER else "/admin/login/"
+# The portal's sign-in page: "Sign in with single sign-on" when OIDC is on, a password form for
+# local accounts (the embedded default's `admin`) otherwise.
+LOGIN_URL = "/ui/login/"
 
 _tls = _bool("MODELPORT_TLS", default=not DEBUG and bool(env.str("SECRET_KEY", default="")))
 SESSION_COOKIE_HTTPONLY = True

@@ -3,11 +3,14 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from portal import health
+from portal.ui import views as ui_views
 
 handler404 = "portal.api.exceptions.json_not_found"
 handler500 = "portal.api.exceptions.json_server_error"
 
 urlpatterns = [
+    path("", ui_views.home, name="home"),
+    path("ui/", include("portal.ui.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),

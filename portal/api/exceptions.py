@@ -98,6 +98,15 @@ def _validation_error(exc):
     return (messages[0] if messages else "The request is invalid."), {}
 
 
+def describe(exc):
+    """(code, message, fields) of an ApiError or a DRF ValidationError: what the API puts in the
+    envelope, and what the portal shows on the page."""
+    if isinstance(exc, ApiError):
+        return exc.code, exc.message, exc.fields
+    message, fields = _validation_error(exc)
+    return "validation_error", message, fields
+
+
 def envelope_exception_handler(exc, context):
     if isinstance(exc, Http404):
         exc = exceptions.NotFound("Not found.")
@@ -108,11 +117,8 @@ def envelope_exception_handler(exc, context):
     if response is None:
         return None  # not an API error: let Django log it and answer 500
 
-    if isinstance(exc, ApiError):
-        body = error_body(exc.code, exc.message, exc.fields)
-    elif isinstance(exc, exceptions.ValidationError):
-        message, fields = _validation_error(exc)
-        body = error_body("validation_error", message, fields)
+    if isinstance(exc, ApiError | exceptions.ValidationError):
+        body = error_body(*describe(exc))
     else:
         code = next((c for cls, c in _CODES if isinstance(exc, cls)), "error")
         body = error_body(code, str(exc.detail))

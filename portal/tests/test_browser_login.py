@@ -31,7 +31,7 @@ def sign_in(page, live_server, password="bob-password"):  # noqa: S107 - a test 
 def test_a_person_signs_in_at_the_provider_and_lands_in_the_portal(page, live_server, provider):
     sign_in(page, live_server)
 
-    page.wait_for_url(f"{live_server.url}/me")
+    page.wait_for_url(f"{live_server.url}/ui/")
     assert "team-a" in page.content()
     user = User.objects.get(username="bob")
     assert list(user.groups.values_list("name", flat=True)) == ["team-a-users"]
@@ -44,12 +44,12 @@ def test_a_person_signs_in_at_the_provider_and_lands_in_the_portal(page, live_se
 
 def test_groups_are_read_again_at_every_login(page, live_server, provider):
     sign_in(page, live_server)
-    page.wait_for_url(f"{live_server.url}/me")
+    page.wait_for_url(f"{live_server.url}/ui/")
     provider.set_groups("sub-bob", ["platform-admins"])
     page.context.clear_cookies()
 
     sign_in(page, live_server)
-    page.wait_for_url(f"{live_server.url}/me")
+    page.wait_for_url(f"{live_server.url}/ui/")
     user = User.objects.get(username="bob")
     assert list(user.groups.values_list("name", flat=True)) == ["platform-admins"]
     assert user.is_staff and user.is_superuser
@@ -65,21 +65,10 @@ def test_a_wrong_password_stays_at_the_provider(page, live_server, provider):
 
 def test_logging_out_ends_the_portal_session_and_the_providers(page, live_server, provider):
     sign_in(page, live_server)
-    page.wait_for_url(f"{live_server.url}/me")
-    # What a logout button in the portal does: a POST with the CSRF token.
-    page.evaluate(
-        """() => {
-            const form = document.createElement("form");
-            form.method = "post";
-            form.action = "/oidc/logout/";
-            const token = document.cookie.match(/csrftoken=([^;]+)/)[1];
-            form.innerHTML = `<input name="csrfmiddlewaretoken" value="${token}">`;
-            document.body.appendChild(form);
-            form.submit();
-        }"""
-    )
+    page.wait_for_url(f"{live_server.url}/ui/")
+    page.get_by_role("button", name="Sign out").click()
     page.get_by_role("button", name="Yes, sign me out").click()
-    page.wait_for_url(f"{live_server.url}/")
+    page.wait_for_url(f"{live_server.url}/ui/login/?next=/ui/")
 
     assert page.goto(f"{live_server.url}/me?format=json").status in (401, 403)
     # The provider forgot the session too: the next login asks for the password again.
@@ -107,7 +96,7 @@ def test_a_browser_session_loses_a_removed_group_at_the_next_recheck(
     page, live_server, provider, short_recheck
 ):
     sign_in(page, live_server)
-    page.wait_for_url(f"{live_server.url}/me")
+    page.wait_for_url(f"{live_server.url}/ui/")
     provider.set_groups("sub-bob", [])
     time.sleep(5.5)
 
@@ -123,7 +112,7 @@ def test_a_browser_session_ends_when_the_providers_session_has_ended(
     page, live_server, provider, short_recheck
 ):
     sign_in(page, live_server)
-    page.wait_for_url(f"{live_server.url}/me")
+    page.wait_for_url(f"{live_server.url}/ui/")
     page.context.clear_cookies(domain="127.0.0.1")  # the provider's session is gone
     time.sleep(5.5)
 

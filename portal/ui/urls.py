@@ -1,0 +1,22 @@
+from django.urls import include, path
+
+from portal.ui import endpoints, views
+
+app_name = "ui"
+
+tenant_pages = [
+    path("", endpoints.endpoint_list, name="endpoints"),
+    path("endpoints/new", endpoints.endpoint_create, name="endpoint-create"),
+    path("endpoints/<str:endpoint>/", endpoints.endpoint_detail, name="endpoint"),
+    path("endpoints/<str:endpoint>/status", endpoints.endpoint_status, name="endpoint-status"),
+    path("endpoints/<str:endpoint>/scale", endpoints.endpoint_scale, name="endpoint-scale"),
+    path("endpoints/<str:endpoint>/update", endpoints.endpoint_update, name="endpoint-update"),
+    path("endpoints/<str:endpoint>/delete", endpoints.endpoint_delete, name="endpoint-delete"),
+]
+
+urlpatterns = [
+    path("", views.catalogue, name="catalogue"),
+    path("login/", views.LoginView.as_view(), name="login"),
+    path("logout/", views.logout, name="logout"),
+    path("t/<str:tenant>/", include(tenant_pages)),
+]
