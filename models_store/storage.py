@@ -8,6 +8,7 @@ through a bounded buffer (`CHUNK_SIZE`), so no file or part is ever held whole i
 import functools
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -23,6 +24,8 @@ from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTT
 from django.conf import settings
 
 from workers.errors import PermanentError, TransientError
+
+logger = logging.getLogger(__name__)
 
 # The largest piece of a stream held in memory at once.
 CHUNK_SIZE = 1024 * 1024
@@ -111,6 +114,33 @@ class S3ObjectStore:
             except PermanentError as exc:
                 if "BucketAlreadyOwnedByYou" not in str(exc):
                     raise
+        self.allow_browser_uploads(bucket)
+
+    def allow_browser_uploads(self, bucket):
+        """The portal's upload page PUTs parts straight to presigned URLs from the browser, which
+        S3 allows only for origins in the bucket's CORS rules, and the page reads each part's
+        ETag, which must be exposed. The origins are S3_CORS_ORIGINS (the portal's own)."""
+        origins = settings.S3_CORS_ORIGINS
+        if not origins:
+            return
+        rules = {
+            "CORSRules": [
+                {
+                    "AllowedOrigins": list(origins),
+                    "AllowedMethods": ["PUT", "GET"],
+                    "AllowedHeaders": ["*"],
+                    "ExposeHeaders": ["ETag"],
+                    "MaxAgeSeconds": 3600,
+                }
+            ]
+        }
+        try:
+            self._call("put_bucket_cors", Bucket=bucket, CORSConfiguration=rules)
+        except PermanentError as exc:
+            if "NotImplemented" not in str(exc):
+                raise
+            # MinIO keeps CORS server-wide (MINIO_API_CORS_ALLOW_ORIGIN, all origins by default).
+            logger.info("S3 has no per-bucket CORS; its server-wide CORS setting applies")
 
     def delete_bucket(self, bucket):
         """Empty the bucket (objects and unfinished multipart uploads), then remove it."""

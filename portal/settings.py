@@ -246,6 +246,9 @@ if S3_ENDPOINT_URL:
     }
 else:
     MODELPORT_STORAGE = {"backend": "filesystem", "root": str(DATA_DIR / "storage")}
+# Origins whose pages may PUT upload parts straight to the tenants' buckets (the portal's upload
+# page does): set as each bucket's CORS rules. The portal's own origins by default.
+S3_CORS_ORIGINS = env.list("S3_CORS_ORIGINS", default=CSRF_TRUSTED_ORIGINS)
 
 # Model uploads: how long presigned URLs stay valid, and the limits on one archive upload
 # (total unpacked bytes and number of files). Request bodies that are spooled to disk (archives,
