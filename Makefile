@@ -17,7 +17,7 @@ OIDC_MODULES := $(OIDC_PROVIDER)/node_modules/.package-lock.json
 MLSERVER_VENV := .venv-mlserver
 export MODELPORT_MLSERVER ?= $(CURDIR)/$(MLSERVER_VENV)/bin/mlserver
 
-.PHONY: run test lint format venv clean bench-upload bench-endpoints bench-gateway
+.PHONY: run test lint format venv clean screenshots bench-upload bench-endpoints bench-gateway
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -58,6 +58,11 @@ $(OIDC_MODULES): $(OIDC_PROVIDER)/package.json $(OIDC_PROVIDER)/package-lock.jso
 
 test: venv lint $(OIDC_MODULES)
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest
+
+# The portal journey in headless Chromium, saving its screenshots to docs/screenshots/.
+screenshots: venv $(OIDC_MODULES)
+	UPDATE_SCREENSHOTS=1 DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
+		$(BIN)/pytest portal/tests/test_portal_journey.py
 
 # Benchmarks are not part of `make test`: they print figures for people to compare.
 # 1 GiB through the API (uvicorn + moto S3) beside boto3 straight to S3.

@@ -166,3 +166,14 @@ def test_another_tenants_pages_are_not_found(browser_for, make_user, make_endpoi
         assert "There is no tenant called 'test'." in unescape(response.content.decode())
     assert stranger.post("/ui/t/test/endpoints/resnet/delete").status_code == 404
     assert Endpoint.objects.filter(deletion_requested_at__isnull=True).count() == 1
+
+
+def test_platform_admins_see_every_tenant_in_the_catalogue(
+    browser_for, platform_admin, make_endpoint, ca_pem
+):
+    make_endpoint("resnet")
+    Tenant.objects.create(name="other", scope="other", ca_cert=ca_pem)
+    response = browser_for(platform_admin).get("/ui/")
+    assert response.status_code == 200
+    assert [tenant.name for tenant, role in response.context["groups"]] == ["other", "test"]
+    assert {role for _, role in response.context["groups"]} == {"admin"}

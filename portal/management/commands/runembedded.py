@@ -74,6 +74,7 @@ class Command(BaseCommand):
         sync_endpoint_status.delay()
         self.stdout.write(
             f"Modelport is running at http://{host}:{port}/ (data in {settings.DATA_DIR}).\n"
+            f"  Portal:     http://{host}:{port}/ui/ (sign in as admin)\n"
             f"  API docs:   http://{host}:{port}/api/docs/\n"
             f"  Admin site: http://{host}:{port}/admin/\n"
             "Press Ctrl-C to stop."
