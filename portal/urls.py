@@ -5,8 +5,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from portal import health
 from portal.ui import views as ui_views
 
-handler404 = "portal.api.exceptions.json_not_found"
-handler500 = "portal.api.exceptions.json_server_error"
+handler404 = "portal.ui.pages.not_found"
+handler500 = "portal.ui.pages.server_error"
 
 urlpatterns = [
     path("", ui_views.home, name="home"),

@@ -177,3 +177,18 @@ def test_platform_admins_see_every_tenant_in_the_catalogue(
     assert response.status_code == 200
     assert [tenant.name for tenant, role in response.context["groups"]] == ["other", "test"]
     assert {role for _, role in response.context["groups"]} == {"admin"}
+
+
+def test_unknown_portal_addresses_and_failures_are_pages_not_json(editor_page, settings, tenant):
+    missing = editor_page.get("/ui/no/such/page")
+    assert missing.status_code == 404
+    assert "There is nothing at this address." in missing.content.decode()
+    assert missing["Content-Type"].startswith("text/html")
+    api_missing = editor_page.get("/no/such/api")
+    assert api_missing.json()["error"]["code"] == "not_found"
+
+    from portal.ui.pages import server_error
+
+    response = server_error(editor_page.get("/ui/").wsgi_request)
+    assert response.status_code == 500
+    assert "Something went wrong on our side" in response.content.decode()

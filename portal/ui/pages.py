@@ -5,10 +5,18 @@ import functools
 
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
+from django.http import HttpResponseServerError
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from rest_framework.exceptions import ValidationError
 
-from portal.api.exceptions import ApiError, describe
+from portal.api.exceptions import (
+    ApiError,
+    NotFound,
+    describe,
+    json_not_found,
+    json_server_error,
+)
 from tenants.access import get_tenant, roles_at_least, roles_by_tenant
 from tenants.models import Role
 
@@ -81,3 +89,21 @@ class TenantPage:
             "can_admin": self.may(Role.ADMIN),
             **extra,
         }
+
+
+def _is_portal_page(request):
+    return request.path.startswith("/ui/")
+
+
+def not_found(request, exception=None):
+    """404 for any address: an HTML page under /ui/, the JSON envelope everywhere else."""
+    if not _is_portal_page(request):
+        return json_not_found(request, exception)
+    return error_page(request, NotFound("There is nothing at this address."))
+
+
+def server_error(request):
+    """500: a plain page under /ui/ (rendered without the request, which may be what failed)."""
+    if not _is_portal_page(request):
+        return json_server_error(request)
+    return HttpResponseServerError(render_to_string("ui/500.html"))
