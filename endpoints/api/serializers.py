@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from endpoints import validation
+from endpoints import services, validation
 from endpoints.models import DEFAULT_VERSION_POLICY, Endpoint, ServingTemplate
 from portal.api.exceptions import ApiError
 
@@ -59,6 +59,20 @@ class EndpointCreateSerializer(EndpointFieldsMixin, serializers.Serializer):
         attrs.setdefault("resources", {})
         attrs.setdefault("replicas", 1)
         return attrs
+
+    def create(self, validated_data):
+        """`save(tenant=…, created_by=…)` creates the endpoint through the service."""
+        return services.create_endpoint(
+            tenant=validated_data["tenant"],
+            name=validated_data["endpointName"],
+            model_name=validated_data["modelName"],
+            version_policy=validated_data["modelVersionPolicy"],
+            serving=serving_template(validated_data["servingName"]),
+            subject_name=validated_data["subjectName"],
+            resources=validated_data["resources"],
+            replicas=validated_data["replicas"],
+            created_by=validated_data["created_by"],
+        )
 
 
 class EndpointUpdateSerializer(EndpointFieldsMixin, serializers.Serializer):

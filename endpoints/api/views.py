@@ -8,7 +8,6 @@ from endpoints.api.serializers import (
     ScaleSerializer,
     endpoint_detail,
     list_status,
-    serving_template,
 )
 from endpoints.models import Endpoint, ServingTemplate, endpoint_url
 from portal.api.exceptions import NotFound
@@ -63,18 +62,10 @@ class EndpointsView(ApiView):
     @extend_schema(summary="Create an endpoint (editors)", request=EndpointCreateSerializer)
     def post(self, request, tenant):
         tenant = get_tenant(request.user, tenant, role=Role.EDITOR)
-        data = validated(EndpointCreateSerializer, self, request)
-        endpoint = services.create_endpoint(
-            tenant=tenant,
-            name=data["endpointName"],
-            model_name=data["modelName"],
-            version_policy=data["modelVersionPolicy"],
-            serving=serving_template(data["servingName"]),
-            subject_name=data["subjectName"],
-            resources=data["resources"],
-            replicas=data["replicas"],
-            created_by=request.user,
-        )
+        self.reject_unknown_fields(request.data, EndpointCreateSerializer().fields)
+        serializer = EndpointCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        endpoint = serializer.save(tenant=tenant, created_by=request.user)
         warning = services.model_warning(tenant, endpoint.model_name)
         return envelope("CREATED", {"url": endpoint.url, "warning": warning})
 

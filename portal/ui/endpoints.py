@@ -15,7 +15,6 @@ from endpoints.api.serializers import (
     EndpointUpdateSerializer,
     ScaleSerializer,
     list_status,
-    serving_template,
 )
 from endpoints.api.views import get_endpoint
 from endpoints.models import DEFAULT_VERSION_POLICY, Endpoint, ServingTemplate
@@ -125,18 +124,9 @@ def endpoint_create(request, tenant):
         }
 
         def create():
-            values = validated(EndpointCreateSerializer, data)
-            return services.create_endpoint(
-                tenant=context.tenant,
-                name=values["endpointName"],
-                model_name=values["modelName"],
-                version_policy=values["modelVersionPolicy"],
-                serving=serving_template(values["servingName"]),
-                subject_name=values["subjectName"],
-                resources=values["resources"],
-                replicas=values["replicas"],
-                created_by=request.user,
-            )
+            serializer = EndpointCreateSerializer(data=data)
+            serializer.is_valid(raise_exception=True)
+            return serializer.save(tenant=context.tenant, created_by=request.user)
 
         outcome = attempt(request, create, success=f"Endpoint {data['endpointName']} created.")
         if outcome.ok:
