@@ -20,7 +20,7 @@ from endpoints.api.views import get_endpoint
 from endpoints.models import DEFAULT_VERSION_POLICY, Endpoint, ServingTemplate
 from endpoints.validation import parse_version_policy
 from models_store.models import ModelVersion, VersionState
-from portal.ui.pages import TenantPage, attempt, page, post_only
+from portal.ui.pages import TenantPage, attempt, page, post_only, read_only
 from tenants.models import Role
 
 # The request each serving template's protocol takes, for the quickstart snippets. Inputs are an
@@ -99,6 +99,7 @@ def _form_context(tenant, form=None, fields=None):
     }
 
 
+@read_only
 @page
 def endpoint_list(request, tenant):
     context = TenantPage(request, tenant)
@@ -187,6 +188,7 @@ def _detail_context(request, context, endpoint):
     )
 
 
+@read_only
 @page
 def endpoint_detail(request, tenant, endpoint):
     context = TenantPage(request, tenant)
@@ -194,6 +196,7 @@ def endpoint_detail(request, tenant, endpoint):
     return render(request, "ui/endpoint.html", _detail_context(request, context, endpoint))
 
 
+@read_only
 @page
 def endpoint_status(request, tenant, endpoint):
     """The live part of the endpoint page, polled by htmx every few seconds."""

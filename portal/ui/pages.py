@@ -6,7 +6,7 @@ import functools
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 from rest_framework.exceptions import ValidationError
 
 from portal.api.exceptions import ApiError, describe
@@ -35,6 +35,14 @@ def post_only(view):
     """`require_POST`, marked so that the UI isolation test knows the route takes only POST."""
     view = require_POST(view)
     view.post_only = True
+    return view
+
+
+def read_only(view):
+    """`require_safe` (GET and HEAD), marked likewise: a page that changes nothing refuses a POST
+    with 405 rather than answering it as if it were a GET."""
+    view = require_safe(view)
+    view.read_only = True
     return view
 
 

@@ -9,7 +9,7 @@ from rest_framework.exceptions import ValidationError
 
 from endpoints.models import Endpoint
 from portal.api.exceptions import NotFound
-from portal.ui.pages import TenantPage, attempt, page, platform_admins_only, post_only
+from portal.ui.pages import TenantPage, attempt, page, platform_admins_only, post_only, read_only
 from tenants import services, validation
 from tenants.api.serializers import (
     BindingSerializer,
@@ -192,6 +192,7 @@ def _polling(tenant):
     return tenant.phase != Phase.READY or tenant.deletion_requested_at is not None
 
 
+@read_only
 @page
 def tenant_settings(request, tenant):
     context = TenantPage(request, tenant)
@@ -212,6 +213,7 @@ def tenant_settings(request, tenant):
     )
 
 
+@read_only
 @page
 def tenant_status(request, tenant):
     """The live phase on the Settings tab, polled by htmx until the tenant is Ready."""

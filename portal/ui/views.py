@@ -7,7 +7,7 @@ from django.db.models import Prefetch
 from django.shortcuts import redirect, render
 
 from endpoints.models import Endpoint
-from portal.ui.pages import page, post_only
+from portal.ui.pages import page, post_only, read_only
 from tenants.access import is_platform_admin, roles_by_tenant, tenants_for
 
 
@@ -43,6 +43,7 @@ def home(request):
     return redirect("ui:catalogue")
 
 
+@read_only
 @page
 def catalogue(request):
     tenants = (
