@@ -23,6 +23,7 @@ from tenants.models import Phase, Role, Tenant
 # key requests.<vendor>/gpu with the vendor the form names.
 QUOTA_FIELDS = (
     ("maxEndpoints", "Endpoints at most", "5"),
+    ("maxStorageBytes", "Model storage, bytes", "10737418240"),
     ("requests.cpu", "CPU requests", "4"),
     ("limits.cpu", "CPU limits", "8"),
     ("requests.memory", "Memory requests", "8Gi"),
@@ -30,7 +31,7 @@ QUOTA_FIELDS = (
     ("gpu", "GPUs", "1"),
 )
 FORM_QUOTA_KEYS = {key for key, _, _ in QUOTA_FIELDS}
-WHOLE_NUMBER_KEYS = ("maxEndpoints",)
+WHOLE_NUMBER_KEYS = validation.PLATFORM_QUOTA_KEYS
 DEFAULT_GPU_VENDOR = "nvidia.com"
 CERT_FILE_MAX_BYTES = 64 * 1024
 

@@ -6,6 +6,8 @@ from html import unescape
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from conftest import make_certificate
 from endpoints.models import Endpoint, ServingTemplate
@@ -55,6 +57,7 @@ def form(ca_pem, **changes):
         "scope": "team-c-users",
         "cert": ca_pem,
         "maxEndpoints": "5",
+        "maxStorageBytes": "1073741824",
         "requests.cpu": "2",
         "limits.cpu": "4",
         "requests.memory": "1Gi",
@@ -92,6 +95,18 @@ def test_the_tenant_list_shows_every_tenant_with_its_phase_and_endpoints(admin_p
     assert "1 / 3" in page and "0 / no limit" in page
 
 
+def test_the_tenant_list_takes_the_same_queries_for_many_tenants(
+    admin_page, platform_admin, team_a, django_assert_max_num_queries
+):
+    admin_page.get("/ui/tenants/")
+    with CaptureQueriesContext(connection) as one:
+        admin_page.get("/ui/tenants/")
+    for number in range(5):
+        Tenant.objects.create(name=f"team-{number}", scope="g", created_by=platform_admin)
+    with django_assert_max_num_queries(len(one)):
+        admin_page.get("/ui/tenants/")
+
+
 def test_the_catalogue_links_platform_admins_to_the_tenants(admin_page):
     assert "/ui/tenants/" in admin_page.get("/ui/").content.decode()
 
@@ -105,6 +120,7 @@ def test_an_admin_creates_a_tenant_from_the_form(admin_page, platform_admin, ca_
     assert tenant.ca_cert.strip() == ca_pem.strip()
     assert tenant.quota == {
         "maxEndpoints": 5,
+        "maxStorageBytes": 1073741824,
         "requests.cpu": "2",
         "limits.cpu": "4",
         "requests.memory": "1Gi",
@@ -153,6 +169,7 @@ def test_the_tenant_is_reconciled_when_the_transaction_commits(
         ({"requests.cpu": "lots"}, "requests.cpu", "must be a Kubernetes quantity"),
         ({"requests.cpu": "8"}, "requests.cpu", "must not exceed limits.cpu"),
         ({"maxEndpoints": "-1"}, "maxEndpoints", "whole number, 0 or more"),
+        ({"maxStorageBytes": "1Gi"}, "maxStorageBytes", "whole number, 0 or more"),
         ({"gpu": "0.5"}, "gpu", "whole number of devices"),
     ],
 )
@@ -320,6 +337,7 @@ def test_bindings_of_a_tenant_being_deleted_cannot_change(admin_page, team_a):
     )
     assert messages_of(response) == ["Tenant 'team-a' is being deleted; its bindings can't change."]
     assert "ops" not in dict(bindings_of(team_a))
+    assert "Save binding" not in text_of(response) and "Remove" not in text_of(response)
 
 
 def test_strangers_do_not_find_the_settings(browser_for, make_user, team_a):
