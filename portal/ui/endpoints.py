@@ -7,7 +7,6 @@ import json
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
 
 from endpoints import services
 from endpoints.api.serializers import (
@@ -20,7 +19,7 @@ from endpoints.api.views import get_endpoint
 from endpoints.models import DEFAULT_VERSION_POLICY, Endpoint, ServingTemplate
 from endpoints.validation import parse_version_policy
 from models_store.models import ModelVersion, VersionState
-from portal.ui.pages import TenantPage, attempt, page
+from portal.ui.pages import TenantPage, attempt, page, post_only, read_only
 from tenants.models import Role
 
 # The request each serving template's protocol takes, for the quickstart snippets. Inputs are an
@@ -99,6 +98,7 @@ def _form_context(tenant, form=None, fields=None):
     }
 
 
+@read_only
 @page
 def endpoint_list(request, tenant):
     context = TenantPage(request, tenant)
@@ -178,6 +178,7 @@ def _detail_context(request, context, endpoint):
     )
 
 
+@read_only
 @page
 def endpoint_detail(request, tenant, endpoint):
     context = TenantPage(request, tenant)
@@ -185,6 +186,7 @@ def endpoint_detail(request, tenant, endpoint):
     return render(request, "ui/endpoint.html", _detail_context(request, context, endpoint))
 
 
+@read_only
 @page
 def endpoint_status(request, tenant, endpoint):
     """The live part of the endpoint page, polled by htmx every few seconds."""
@@ -200,7 +202,7 @@ def _back(tenant, endpoint):
     return redirect("ui:endpoint", tenant=tenant, endpoint=endpoint)
 
 
-@require_POST
+@post_only
 @page
 def endpoint_scale(request, tenant, endpoint):
     endpoint = get_endpoint(request.user, tenant, endpoint, role=Role.EDITOR)
@@ -215,7 +217,7 @@ def endpoint_scale(request, tenant, endpoint):
     return _back(tenant, endpoint.name)
 
 
-@require_POST
+@post_only
 @page
 def endpoint_update(request, tenant, endpoint):
     endpoint = get_endpoint(request.user, tenant, endpoint, role=Role.EDITOR)
@@ -234,7 +236,7 @@ def endpoint_update(request, tenant, endpoint):
     return _back(tenant, endpoint.name)
 
 
-@require_POST
+@post_only
 @page
 def endpoint_delete(request, tenant, endpoint):
     endpoint = get_endpoint(request.user, tenant, endpoint, role=Role.EDITOR)

@@ -8,6 +8,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponseServerError
 from django.shortcuts import render
 from django.template.loader import render_to_string
+from django.views.decorators.http import require_POST, require_safe
 from rest_framework.exceptions import ValidationError
 
 from portal.api.exceptions import (
@@ -18,6 +19,7 @@ from portal.api.exceptions import (
     json_server_error,
 )
 from tenants.access import get_tenant, roles_at_least, roles_by_tenant
+from tenants.api.views import require_platform_admin
 from tenants.models import Role
 
 
@@ -35,6 +37,38 @@ def page(view):
             return error_page(request, exc)
 
     return wrapper
+
+
+def post_only(view):
+    """`require_POST`, marked so that the UI isolation test knows the route takes only POST."""
+    view = require_POST(view)
+    view.post_only = True
+    return view
+
+
+def read_only(view):
+    """`require_safe` (GET and HEAD), marked likewise: a page that changes nothing refuses a POST
+    with 405 rather than answering it as if it were a GET."""
+    view = require_safe(view)
+    view.read_only = True
+    return view
+
+
+def platform_admins_only(action):
+    """Refuse anyone but platform admins with the API's 403 ("Only platform admins can
+    <action>."). Goes under `@page`, which turns the refusal into the error page; marked so that
+    the UI isolation test knows the route is not for tenant members."""
+
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapper(request, *args, **kwargs):
+            require_platform_admin(request.user, action)
+            return view(request, *args, **kwargs)
+
+        wrapper.platform_admins_only = True
+        return wrapper
+
+    return decorate
 
 
 def error_page(request, exc):

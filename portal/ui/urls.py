@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from portal.ui import endpoints, views
+from portal.ui import endpoints, tenants, views
 
 app_name = "ui"
 
@@ -12,11 +12,17 @@ tenant_pages = [
     path("endpoints/<str:endpoint>/scale", endpoints.endpoint_scale, name="endpoint-scale"),
     path("endpoints/<str:endpoint>/update", endpoints.endpoint_update, name="endpoint-update"),
     path("endpoints/<str:endpoint>/delete", endpoints.endpoint_delete, name="endpoint-delete"),
+    path("settings/", tenants.tenant_settings, name="tenant-settings"),
+    path("settings/status", tenants.tenant_status, name="tenant-status"),
+    path("settings/bindings", tenants.binding_add, name="binding-add"),
+    path("settings/bindings/remove", tenants.binding_remove, name="binding-remove"),
 ]
 
 urlpatterns = [
     path("", views.catalogue, name="catalogue"),
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", views.logout, name="logout"),
+    path("tenants/", tenants.tenant_list, name="tenants"),
+    path("tenants/<str:name>/delete", tenants.tenant_delete, name="tenant-delete"),
     path("t/<str:tenant>/", include(tenant_pages)),
 ]

@@ -5,10 +5,9 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.db.models import Prefetch
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
 
 from endpoints.models import Endpoint
-from portal.ui.pages import page
+from portal.ui.pages import page, post_only, read_only
 from tenants.access import is_platform_admin, roles_by_tenant, tenants_for
 
 
@@ -30,7 +29,7 @@ class LoginView(auth_views.LoginView):
         return {**super().get_context_data(**kwargs), "sso": bool(settings.OIDC_ISSUER)}
 
 
-@require_POST
+@post_only
 def logout(request):
     """Ends the portal session (and, after single sign-on, the provider's)."""
     if settings.OIDC_ISSUER and request.session.get("oidc_id_token"):
@@ -44,6 +43,7 @@ def home(request):
     return redirect("ui:catalogue")
 
 
+@read_only
 @page
 def catalogue(request):
     tenants = (

@@ -1,0 +1,265 @@
+"""Tenant pages: the platform admins' list of tenants (create, delete), and each tenant's Settings
+tab (live phase, quota and usage, group bindings). Every change goes through the serializers and
+services the API uses, so the rules and the messages are the same."""
+
+from django.contrib import messages
+from django.db.models import Count
+from django.shortcuts import redirect, render
+from rest_framework.exceptions import ValidationError
+
+from endpoints.models import Endpoint
+from portal.api.exceptions import NotFound
+from portal.ui.pages import TenantPage, attempt, page, platform_admins_only, post_only, read_only
+from tenants import services, validation
+from tenants.api.serializers import (
+    BindingSerializer,
+    TenantCreateSerializer,
+    TenantDeleteSerializer,
+    UnbindSerializer,
+)
+from tenants.models import Phase, Role, Tenant
+
+# The quota inputs of the create form: (quota key, label, example). The GPU count becomes the
+# key requests.<vendor>/gpu with the vendor the form names.
+QUOTA_FIELDS = (
+    ("maxEndpoints", "Endpoints at most", "5"),
+    ("maxStorageBytes", "Model storage, bytes", "10737418240"),
+    ("requests.cpu", "CPU requests", "4"),
+    ("limits.cpu", "CPU limits", "8"),
+    ("requests.memory", "Memory requests", "8Gi"),
+    ("limits.memory", "Memory limits", "16Gi"),
+    ("gpu", "GPUs", "1"),
+)
+FORM_QUOTA_KEYS = {key for key, _, _ in QUOTA_FIELDS}
+WHOLE_NUMBER_KEYS = validation.PLATFORM_QUOTA_KEYS
+DEFAULT_GPU_VENDOR = "nvidia.com"
+CERT_FILE_MAX_BYTES = 64 * 1024
+
+
+def _validated(serializer_class, data):
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _number_or_text(raw):
+    """A whole number from a form field; anything else is passed on for the validator to
+    explain."""
+    return int(raw) if raw.isdigit() else raw
+
+
+def quota_from(form):
+    """The quota object the API takes, from the create form; empty inputs are left out."""
+    quota = {}
+    for key, _, _ in QUOTA_FIELDS:
+        value = form.get(key, "").strip()
+        if not value:
+            continue
+        if key == "gpu":
+            vendor = form.get("gpu_vendor", "").strip() or DEFAULT_GPU_VENDOR
+            quota[f"requests.{vendor}/gpu"] = value
+        elif key in WHOLE_NUMBER_KEYS:
+            quota[key] = _number_or_text(value)
+        else:
+            quota[key] = value
+    return quota
+
+
+def certificate_from(request):
+    """The CA certificate's PEM, from the uploaded file if there is one, else the textarea. The
+    serializer takes PEM as well as the API's base64 of it."""
+    upload = request.FILES.get("cert_file")
+    if upload is None:
+        return request.POST.get("cert", "").strip()
+    content = upload.read(CERT_FILE_MAX_BYTES + 1)
+    if len(content) > CERT_FILE_MAX_BYTES:
+        raise ValidationError({"cert": ["The certificate file is too large for a CA certificate."]})
+    try:
+        return content.decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise ValidationError(
+            {"cert": ["The certificate file must be PEM (text starting -----BEGIN CERTIFICATE)."]}
+        ) from None
+
+
+def quota_rows(form, fields):
+    """The quota inputs with their values and the errors the validator gave each; the GPU input
+    is the only one whose key the form makes up, so it gets the errors about other keys."""
+    errors = fields.get("quota", {})
+    if not isinstance(errors, dict):
+        errors = {"maxEndpoints": errors}
+    gpu_errors = [
+        message
+        for key, key_messages in errors.items()
+        if key not in FORM_QUOTA_KEYS
+        for message in key_messages
+    ]
+    return [
+        {
+            "key": key,
+            "label": label,
+            "example": example,
+            "value": form.get(key, ""),
+            "errors": gpu_errors if key == "gpu" else errors.get(key, []),
+        }
+        for key, label, example in QUOTA_FIELDS
+    ]
+
+
+@page
+@platform_admins_only("manage tenants")
+def tenant_list(request):
+    form, fields = {}, {}
+    if request.method == "POST":
+        form = request.POST
+
+        def create():
+            data = {
+                "name": form.get("name", "").strip(),
+                "scope": form.get("scope", "").strip(),
+                "cert": certificate_from(request),
+                "quota": quota_from(form),
+            }
+            values = _validated(TenantCreateSerializer, data)
+            return services.create_tenant(
+                name=values["name"],
+                scope=values["scope"],
+                ca_cert=values.get("cert", ""),
+                quota=values.get("quota", {}),
+                created_by=request.user,
+            )
+
+        name = form.get("name", "").strip()
+        outcome = attempt(request, create, success=f"Tenant {name} created.")
+        if outcome.ok:
+            return redirect("ui:tenant-settings", tenant=outcome.value.name)
+        fields = outcome.fields
+    tenants = Tenant.objects.select_related("created_by").annotate(
+        endpoint_count=Count("endpoints")
+    )
+    return render(
+        request,
+        "ui/tenants.html",
+        {
+            "nav": "tenants",
+            "rows": [
+                (tenant, tenant.quota.get("maxEndpoints")) for tenant in tenants.order_by("name")
+            ],
+            "form": form,
+            "fields": fields,
+            "quota_rows": quota_rows(form, fields),
+            "gpu_vendor": form.get("gpu_vendor", DEFAULT_GPU_VENDOR),
+        },
+    )
+
+
+@post_only
+@page
+@platform_admins_only("delete tenants")
+def tenant_delete(request, name):
+    def delete():
+        wanted = _validated(TenantDeleteSerializer, {"name": name})["name"]
+        tenant = Tenant.objects.filter(name=wanted).first()
+        if tenant is None:
+            raise NotFound(f"There is no tenant called {wanted!r}.", code="tenant_not_found")
+        if request.POST.get("confirm", "").strip() != tenant.name:
+            raise ValidationError(
+                f"Type the tenant's name, {tenant.name}, to confirm that it should be deleted."
+            )
+        services.request_tenant_deletion(tenant)
+
+    attempt(
+        request,
+        delete,
+        success=f"Tenant {name} is being deleted: its endpoints, models and bucket go with it.",
+    )
+    return redirect("ui:tenants")
+
+
+def _usage_rows(tenant, endpoint_count):
+    """Each quota key with its limit and what is used: endpoints counted here (as the service
+    counts them, those being deleted included), the rest as the namespace's ResourceQuota
+    reports it."""
+    used = {**tenant.quota_used, "maxEndpoints": endpoint_count}
+    known = validation.PLATFORM_QUOTA_KEYS + validation.QUOTA_QUANTITIES
+    keys = sorted(
+        {*tenant.quota, *tenant.quota_used},
+        key=lambda key: (known.index(key) if key in known else len(known), key),
+    )
+    return [(key, tenant.quota.get(key), used.get(key)) for key in keys]
+
+
+def _polling(tenant):
+    return tenant.phase != Phase.READY or tenant.deletion_requested_at is not None
+
+
+@read_only
+@page
+def tenant_settings(request, tenant):
+    context = TenantPage(request, tenant)
+    tenant = context.tenant
+    endpoint_count = Endpoint.objects.filter(tenant=tenant).count()
+    return render(
+        request,
+        "ui/tenant_settings.html",
+        context.context(
+            "settings",
+            polling=_polling(tenant),
+            certificate=validation.describe_certificate(tenant.ca_cert),
+            usage=_usage_rows(tenant, endpoint_count),
+            endpoint_count=endpoint_count,
+            bindings=tenant.bindings.order_by("group"),
+            roles=Role.values,
+        ),
+    )
+
+
+@read_only
+@page
+def tenant_status(request, tenant):
+    """The live phase on the Settings tab, polled by htmx until the tenant is Ready."""
+    tenant = TenantPage(request, tenant).tenant
+    return render(request, "ui/tenant_status.html", {"tenant": tenant, "polling": _polling(tenant)})
+
+
+def _back(tenant):
+    return redirect("ui:tenant-settings", tenant=tenant)
+
+
+@post_only
+@page
+def binding_add(request, tenant):
+    tenant = TenantPage(request, tenant, role=Role.ADMIN).tenant
+    data = {"group": request.POST.get("group", ""), "role": request.POST.get("role", "")}
+
+    def bind():
+        values = _validated(BindingSerializer, data)
+        binding, outcome = services.bind_group(tenant, **values)
+        sentence = {
+            "created": f"Group {binding.group} now has the {binding.role} role.",
+            "changed": f"Group {binding.group} now has the {binding.role} role instead.",
+            "unchanged": f"Group {binding.group} already had the {binding.role} role.",
+        }[outcome]
+        messages.success(request, sentence)
+
+    attempt(request, bind)
+    return _back(tenant.name)
+
+
+@post_only
+@page
+def binding_remove(request, tenant):
+    tenant = TenantPage(request, tenant, role=Role.ADMIN).tenant
+
+    def unbind():
+        group = _validated(UnbindSerializer, {"group": request.POST.get("group", "")})["group"]
+        if not services.unbind_group(tenant, group=group):
+            raise NotFound(
+                f"Group {group!r} has no role in tenant {tenant.name!r}.", code="binding_not_found"
+            )
+        return group
+
+    outcome = attempt(request, unbind)
+    if outcome.ok:
+        messages.success(request, f"Group {outcome.value} no longer has a role in {tenant.name}.")
+    return _back(tenant.name)
