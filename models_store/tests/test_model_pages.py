@@ -1,16 +1,20 @@
-"""The Models tab of the browser portal: the list people see and deleting a version. The rules
-are the API's; these tests check that the page applies them and says what went wrong."""
+"""The Models tab of the browser portal: the list people see, deleting a version, and uploading
+from the browser straight to storage. The rules are the API's; these tests check that the page
+applies them and says what went wrong."""
 
+import hashlib
+import os
 from html import unescape
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from endpoints.models import Endpoint, ServingTemplate
 from models_store.models import ModelFile, ModelVersion, VersionState
 from models_store.storage import get_object_store
-from models_store.tests.conftest import MiB, stored_objects, upload_file
+from models_store.tests.conftest import MiB, read_object, stored_objects, upload_file
 
 pytestmark = pytest.mark.django_db
 
@@ -19,7 +23,8 @@ PAGE = "/ui/t/team-a/models/"
 
 @pytest.fixture
 def store():
-    """The pages read the index, not storage, so one backend is enough."""
+    """The pages read the index, not storage, so one backend is enough; the filesystem one
+    serves presigned part URLs from the portal itself, which the browser test needs."""
     return get_object_store()
 
 
@@ -100,6 +105,14 @@ def test_the_page_lists_each_models_versions_with_files_sizes_and_endpoints(
     assert 'aria-current="page">Models</a>' in page
 
 
+def test_the_upload_form_offers_the_next_version_of_each_model(editor_page, uploaded):
+    response = editor_page.get(PAGE)
+    assert response.context["next_versions"] == {"iris": 3, "resnet": 2}
+    page = response.content.decode()
+    assert '<script id="next-versions" type="application/json">{"iris": 3, "resnet": 2}' in page
+    assert 'id="upload-form"' in page and "ui/upload.js" in page
+
+
 def test_the_list_takes_the_same_queries_however_many_versions_and_endpoints(
     editor_page, editor_api, tenant
 ):
@@ -136,7 +149,7 @@ def test_the_list_fragment_is_the_list_alone(editor_page, uploaded):
     fragment = editor_page.get(PAGE + "list", headers={"HX-Request": "true"})
     html = fragment.content.decode()
     assert html.lstrip().startswith('<section class="card" id="model-list">')
-    assert 'id="version-iris-2"' in html and "Tenant" not in html
+    assert 'id="version-iris-2"' in html and "upload-form" not in html
 
 
 def test_an_editor_deletes_a_version_from_the_page(
@@ -195,7 +208,7 @@ def test_bad_input_is_explained_and_nothing_is_deleted(editor_page, uploaded, fo
 def test_viewers_see_the_list_but_cannot_delete_or_upload(viewer_page, uploaded):
     page = viewer_page.get(PAGE).content.decode()
     assert 'id="version-iris-1"' in page
-    assert "Delete" not in page
+    assert "Delete" not in page and "upload-form" not in page and "upload.js" not in page
 
     refused = viewer_page.post(PAGE + "delete", {"modelName": "iris", "modelVersion": "1"})
 
@@ -213,3 +226,90 @@ def test_another_tenants_models_are_not_found(browser_for, make_user, uploaded):
     refused = stranger.post(PAGE + "delete", {"modelName": "iris", "modelVersion": "1"})
     assert refused.status_code == 404
     assert ModelVersion.objects.filter(state=VersionState.READY).count() == 3
+
+
+# --- in a real browser -----------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_editor_uploads_files_in_parts_from_the_browser(
+    page, live_server, tenant, editor, store, tmp_path, settings
+):
+    from playwright.sync_api import expect
+
+    data = os.urandom(20 * MiB + 12345)  # three parts of at most 8 MiB
+    path = tmp_path / "model.bin"
+    path.write_bytes(data)
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    signed_in = Client()
+    signed_in.force_login(editor)
+    session = signed_in.cookies[settings.SESSION_COOKIE_NAME].value
+    page.context.add_cookies(
+        [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}]
+    )
+    part_puts = []
+    page.on(
+        "request",
+        lambda request: (
+            request.method == "PUT"
+            and "/storage/parts/" in request.url
+            and part_puts.append(request.url)
+        ),
+    )
+
+    page.goto(f"{live_server.url}{PAGE}")
+    page.get_by_label("Model name", exact=True).fill("iris")
+    expect(page.get_by_label("Version", exact=True)).to_have_value("1")
+    page.get_by_label("Files", exact=True).set_input_files([path, empty])
+    page.get_by_role("button", name="Upload").click()
+
+    expect(page.locator("#upload-summary")).to_contain_text("(100%)", timeout=60_000)
+    expect(page.locator("#upload-messages")).to_have_text(
+        "Uploaded 2 files to version 1 of iris.", timeout=30_000
+    )
+    expect(page.locator("#version-iris-1")).to_contain_text("20.0 MB")
+    assert page.locator("#upload-overall").evaluate("bar => bar.value === bar.max")
+    expect(page.get_by_label("Version", exact=True)).to_have_value("1")
+    page.get_by_label("Model name", exact=True).fill("iris")  # the next upload's default
+    expect(page.get_by_label("Version", exact=True)).to_have_value("2")
+
+    files = ModelFile.objects.filter(model_version__name="iris", model_version__version=1)
+    assert {file.path: file.size for file in files} == {"model.bin": len(data), "empty.txt": 0}
+    assert read_object(store, tenant.bucket, "iris/1/model.bin") == (
+        hashlib.md5(data, usedforsecurity=False).hexdigest(),
+        len(data),
+    )
+    assert len(part_puts) == 3 + 1  # model.bin's three parts and empty.txt's one
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_browser_shows_the_apis_reason_when_an_upload_is_refused(
+    page, live_server, tenant, editor, tmp_path, settings
+):
+    from playwright.sync_api import expect
+
+    tenant.quota = {"maxStorageBytes": MiB}
+    tenant.save(update_fields=["quota"])
+    path = tmp_path / "big.bin"
+    path.write_bytes(b"x" * (2 * MiB))
+    signed_in = Client()
+    signed_in.force_login(editor)
+    session = signed_in.cookies[settings.SESSION_COOKIE_NAME].value
+    page.context.add_cookies(
+        [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}]
+    )
+
+    page.goto(f"{live_server.url}{PAGE}")
+    page.get_by_label("Model name", exact=True).fill("iris")
+    page.get_by_label("Files", exact=True).set_input_files(path)
+    page.get_by_role("button", name="Upload").click()
+
+    expect(page.locator("#upload-messages .message.error")).to_have_text(
+        f"big.bin: This would take tenant 'team-a' to {2 * MiB} bytes of models; its storage "
+        f"quota is {MiB} bytes. Delete versions you no longer need or ask a platform admin for "
+        "more.",
+        timeout=30_000,
+    )
+    assert not ModelVersion.objects.exists()
+    assert not ModelFile.objects.exists()

@@ -1,9 +1,10 @@
-"""The Models tab: a tenant's model versions and deleting one, through the validation and service
-the API uses."""
+"""The Models tab: a tenant's model versions, deleting one, and uploading files. Uploads go from
+the browser straight to storage (static/ui/upload.js drives the API's multipart upload with
+presigned part URLs); deleting goes through the validation and service the API uses."""
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Count, Prefetch, Sum
+from django.db.models import Count, Max, Prefetch, Sum
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -16,6 +17,9 @@ from tenants.models import Role
 VERSIONS_PER_PAGE = 50
 # A version made from an archive may hold thousands of files; the page lists the first ones.
 FILES_SHOWN = 100
+# Parts of 8 MiB: above S3's minimum, and small enough for the progress bars to move smoothly;
+# upload.js makes them bigger for files that would need more than MAX_PART_NUMBER parts.
+UPLOAD_PART_BYTES = 8 * 1024**2
 
 
 def _versions_page(tenant, number):
@@ -41,15 +45,30 @@ def _list_context(request, context):
     return context.context("models", page_obj=page_obj)
 
 
+def _next_versions(tenant):
+    """{model name: the version after its highest}, the upload form's default version."""
+    highest = ModelVersion.objects.filter(tenant=tenant).values("name").annotate(top=Max("version"))
+    return {row["name"]: row["top"] + 1 for row in highest}
+
+
 @page
 def model_list(request, tenant):
     context = TenantPage(request, tenant)
-    return render(request, "ui/models.html", _list_context(request, context))
+    extra = {}
+    if context.may(Role.EDITOR):
+        extra = {
+            "next_versions": _next_versions(context.tenant),
+            "part_bytes": UPLOAD_PART_BYTES,
+            "min_part_bytes": validation.MIN_PART_BYTES,
+            "max_part_bytes": validation.MAX_PART_BYTES,
+            "max_parts": validation.MAX_PART_NUMBER,
+        }
+    return render(request, "ui/models.html", {**_list_context(request, context), **extra})
 
 
 @page
 def model_list_fragment(request, tenant):
-    """The list alone, for htmx to swap in."""
+    """The list alone, swapped in by htmx after an upload."""
     context = TenantPage(request, tenant)
     return render(request, "ui/models_list.html", _list_context(request, context))
 
