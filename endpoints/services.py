@@ -2,6 +2,7 @@
 a worker to make the cluster match."""
 
 import logging
+from collections import defaultdict
 
 from django.db import transaction
 from django.db.models import F
@@ -138,17 +139,28 @@ def request_resync(endpoints):
 
 def endpoints_serving(tenant, model_name, version):
     """Names of the tenant's endpoints whose version policy selects `version` of the model."""
-    available = ModelVersion.objects.filter(
-        tenant=tenant, name=model_name, state=VersionState.READY
-    ).values_list("version", flat=True)
-    available = list(available)
-    return [
-        endpoint.name
-        for endpoint in Endpoint.objects.filter(
-            tenant=tenant, model_name=model_name, deletion_requested_at__isnull=True
-        )
-        if version in parse_version_policy(endpoint.version_policy).select(available)
-    ]
+    return serving_by_version(tenant, [model_name]).get((model_name, version), [])
+
+
+def serving_by_version(tenant, model_names):
+    """{(model name, version): names of the endpoints serving it} for the tenant's models
+    `model_names`, in two queries however many models and versions there are (the models page
+    lists many)."""
+    available = defaultdict(list)
+    ready = ModelVersion.objects.filter(
+        tenant=tenant, name__in=model_names, state=VersionState.READY
+    )
+    for name, version in ready.values_list("name", "version"):
+        available[name].append(version)
+    serving = defaultdict(list)
+    endpoints = Endpoint.objects.filter(
+        tenant=tenant, model_name__in=model_names, deletion_requested_at__isnull=True
+    )
+    for endpoint in endpoints:
+        policy = parse_version_policy(endpoint.version_policy)
+        for version in policy.select(available[endpoint.model_name]):
+            serving[(endpoint.model_name, version)].append(endpoint.name)
+    return serving
 
 
 def model_versions_changed(tenant_id, model_name):

@@ -12,6 +12,9 @@ MAX_VERSION = 10**15
 # S3's limits, which the filesystem backend keeps too so clients behave the same on both.
 MAX_PART_NUMBER = 10_000
 MAX_PART_BYTES = 5 * 1024**3
+# S3 refuses to complete an upload if a part other than the last is smaller than this; clients
+# (the portal's upload page) size their parts with it.
+MIN_PART_BYTES = 5 * 1024**2
 
 
 def model_name(value):

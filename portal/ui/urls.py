@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from portal.ui import endpoints, tenants, views
+from portal.ui import endpoints, models, tenants, views
 
 app_name = "ui"
 
@@ -12,6 +12,9 @@ tenant_pages = [
     path("endpoints/<str:endpoint>/scale", endpoints.endpoint_scale, name="endpoint-scale"),
     path("endpoints/<str:endpoint>/update", endpoints.endpoint_update, name="endpoint-update"),
     path("endpoints/<str:endpoint>/delete", endpoints.endpoint_delete, name="endpoint-delete"),
+    path("models/", models.model_list, name="models"),
+    path("models/list", models.model_list_fragment, name="models-list"),
+    path("models/delete", models.model_delete, name="models-delete"),
     path("settings/", tenants.tenant_settings, name="tenant-settings"),
     path("settings/status", tenants.tenant_status, name="tenant-status"),
     path("settings/bindings", tenants.binding_add, name="binding-add"),
