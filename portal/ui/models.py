@@ -6,12 +6,11 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count, Max, Prefetch, Sum
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
 
 from endpoints.services import serving_by_version
 from models_store import services, validation
 from models_store.models import ModelFile, ModelVersion
-from portal.ui.pages import TenantPage, attempt, page
+from portal.ui.pages import TenantPage, attempt, page, post_only, read_only
 from tenants.models import Role
 
 VERSIONS_PER_PAGE = 50
@@ -51,6 +50,7 @@ def _next_versions(tenant):
     return {row["name"]: row["top"] + 1 for row in highest}
 
 
+@read_only
 @page
 def model_list(request, tenant):
     context = TenantPage(request, tenant)
@@ -66,6 +66,7 @@ def model_list(request, tenant):
     return render(request, "ui/models.html", {**_list_context(request, context), **extra})
 
 
+@read_only
 @page
 def model_list_fragment(request, tenant):
     """The list alone, swapped in by htmx after an upload."""
@@ -73,7 +74,7 @@ def model_list_fragment(request, tenant):
     return render(request, "ui/models_list.html", _list_context(request, context))
 
 
-@require_POST
+@post_only
 @page
 def model_delete(request, tenant):
     context = TenantPage(request, tenant, role=Role.EDITOR)
