@@ -86,8 +86,8 @@ def test_a_new_user_goes_from_sign_in_to_a_charted_call(page, gateway_url, team,
     # Signing in: the portal sends people to the provider and back.
     page.goto(f"{gateway_url}/ui/")
     page.get_by_role("link", name="Sign in with single sign-on").click()
-    page.get_by_label("Username").fill("bob")
-    page.get_by_label("Password").fill("bob-password")
+    page.get_by_label("Username", exact=True).fill("bob")
+    page.get_by_label("Password", exact=True).fill("bob-password")
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{gateway_url}/ui/")
     assert page.get_by_role("heading", name="team-a").is_visible()
@@ -98,22 +98,20 @@ def test_a_new_user_goes_from_sign_in_to_a_charted_call(page, gateway_url, team,
     expected = train_iris(model)
     page.get_by_role("link", name="team-a", exact=True).click()
     page.get_by_role("link", name="Models").click()
-    page.get_by_label("Model name").fill("iris")
-    page.get_by_label("Version").fill("1")
-    page.get_by_label("Files").set_input_files(model)
+    page.get_by_label("Model name", exact=True).fill("iris")
+    page.get_by_label("Version", exact=True).fill("1")
+    page.get_by_label("Files", exact=True).set_input_files(model)
     page.get_by_role("button", name="Upload").click()
-    page.get_by_role("cell", name="iris").first.wait_for()
-    assert page.locator("progress").first.get_attribute("value") == page.locator(
-        "progress"
-    ).first.get_attribute("max")
+    page.locator("#version-iris-1").get_by_text("Ready").wait_for()
+    assert page.eval_on_selector("#upload-overall", "bar => bar.value === bar.max")
     shoot("models")
 
     # Create an endpoint that serves it, and watch it become ready.
     page.get_by_role("link", name="Endpoints").click()
     page.get_by_role("link", name="New endpoint").click()
-    page.get_by_label("Name").fill("iris")
+    page.get_by_label("Name", exact=True).fill("iris")
     page.get_by_label("Model", exact=True).fill("iris")
-    page.get_by_label("Client certificate subject (CN)").fill("client")
+    page.get_by_label("Client certificate subject (CN)", exact=True).fill("client")
     page.get_by_role("button", name="Create endpoint").click()
     page.wait_for_url(f"{gateway_url}/ui/t/team-a/endpoints/iris/")
     assert "Endpoint iris created." in page.inner_text(".messages")
@@ -126,9 +124,9 @@ def test_a_new_user_goes_from_sign_in_to_a_charted_call(page, gateway_url, team,
 
     # An application subscribed to the endpoint; its key is shown once.
     page.get_by_role("link", name="Applications").click()
-    page.get_by_label("Name").fill("web-shop")
-    page.get_by_label("Plan").select_option("starter")
-    page.get_by_label("iris").check()
+    page.get_by_label("Name", exact=True).fill("web-shop")
+    page.get_by_label("Plan", exact=True).select_option("starter")
+    page.get_by_label("iris", exact=True).check()
     page.get_by_role("button", name="Create application").click()
     key = page.locator(".secret").inner_text().strip()
     assert re.fullmatch(r"mpk_\S+", key), key
