@@ -12,11 +12,15 @@ still finishing in another process (or on a clock a little behind) are in before
 
 import time
 from collections import Counter, defaultdict
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
+from portal.api.exceptions import ApiError
 from portal.models import UsageMinute
 from tenants.models import Tenant
 
@@ -215,3 +219,58 @@ def usage_series(rows, granularity):
         }
         for start, period in sorted(periods.items())
     ]
+
+
+# The longest range each granularity may ask for, so a request stays a bounded amount of work.
+MAX_RANGE = {"minute": timedelta(days=2), "hour": timedelta(days=31), "day": timedelta(days=366)}
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    granularity: str
+    since: datetime
+    until: datetime
+    series: list
+
+
+def _instant(params, name, default):
+    raw = params.get(name)
+    if raw is None:
+        return default
+    value = parse_datetime(raw.replace(" ", "+"))  # a "+" in a query string arrives as a space
+    if value is None:
+        raise ApiError(
+            "invalid_time",
+            f"{name}: {raw!r} is not an ISO 8601 time such as 2026-01-31T12:00:00Z.",
+            fields={name: ["Not an ISO 8601 time."]},
+        )
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def query_usage(tenant, params):
+    """The tenant's usage as the API's query parameters ask for it (`granularity`, default hour;
+    `since`/`until`, default the last day; optional `application` and `endpoint`). A bad
+    parameter is an ApiError that says which and why."""
+    granularity = params.get("granularity", "hour")
+    if granularity not in GRANULARITY_SECONDS:
+        raise ApiError(
+            "invalid_granularity",
+            f"granularity: use one of {', '.join(GRANULARITY_SECONDS)}.",
+            fields={"granularity": ["Unknown granularity."]},
+        )
+    until = _instant(params, "until", timezone.now())
+    since = _instant(params, "since", until - timedelta(days=1))
+    if since >= until:
+        raise ApiError("invalid_range", "since must be earlier than until.")
+    if until - since > MAX_RANGE[granularity]:
+        raise ApiError(
+            "range_too_large",
+            f"A {granularity} series covers at most {MAX_RANGE[granularity].days} days; "
+            "narrow since/until or use a coarser granularity.",
+        )
+    rows = UsageMinute.objects.filter(tenant=tenant, minute__gte=since, minute__lt=until)
+    if "application" in params:
+        rows = rows.filter(application=params["application"])
+    if "endpoint" in params:
+        rows = rows.filter(endpoint=params["endpoint"])
+    return UsageReport(granularity, since, until, usage_series(rows.iterator(), granularity))
