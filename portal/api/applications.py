@@ -55,7 +55,8 @@ class PlansView(ApiView):
         return envelope("CREATED", plan_item(plan))
 
 
-def _applications(tenant):
+def applications_with_keys(tenant):
+    """The tenant's applications with their plan, endpoints and usable keys (API and portal)."""
     return (
         Application.objects.filter(tenant=tenant)
         .select_related("plan")
@@ -67,7 +68,7 @@ def _applications(tenant):
 
 
 def get_application(tenant, name):
-    application = _applications(tenant).filter(name=name).first()
+    application = applications_with_keys(tenant).filter(name=name).first()
     if application is None:
         raise NotFound(
             f"Tenant {tenant.name!r} has no application called {name!r}.",
@@ -83,7 +84,9 @@ class ApplicationsView(TenantScopedView):
 
     @extend_schema(summary="List the tenant's applications (key prefixes, never keys)")
     def get(self, request, tenant):
-        return self.paginate("applications", _applications(self.tenant(tenant)), application_item)
+        return self.paginate(
+            "applications", applications_with_keys(self.tenant(tenant)), application_item
+        )
 
     @extend_schema(
         summary="Create an application and its API key, shown once (tenant admins)",

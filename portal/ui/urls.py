@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from portal.ui import endpoints, views
+from portal.ui import applications, endpoints, views
 
 app_name = "ui"
 
@@ -12,6 +12,22 @@ tenant_pages = [
     path("endpoints/<str:endpoint>/scale", endpoints.endpoint_scale, name="endpoint-scale"),
     path("endpoints/<str:endpoint>/update", endpoints.endpoint_update, name="endpoint-update"),
     path("endpoints/<str:endpoint>/delete", endpoints.endpoint_delete, name="endpoint-delete"),
+    path("applications/", applications.application_list, name="applications"),
+    path(
+        "applications/<str:application>/rotate",
+        applications.application_rotate,
+        name="application-rotate",
+    ),
+    path(
+        "applications/<str:application>/revoke",
+        applications.application_revoke,
+        name="application-revoke",
+    ),
+    path(
+        "applications/<str:application>/delete",
+        applications.application_delete,
+        name="application-delete",
+    ),
 ]
 
 urlpatterns = [
