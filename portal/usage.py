@@ -194,9 +194,8 @@ def percentile_ms(buckets, fraction):
 GRANULARITY_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 
 
-def usage_series(rows, granularity):
-    """Rows (UsageMinute) summed per period of `granularity`, oldest first."""
-    step = GRANULARITY_SECONDS[granularity]
+def _periods(rows, step):
+    """{period start (epoch seconds): sums} of rows (UsageMinute), one pass."""
     periods = {}
     for row in rows:
         start = int(row.minute.timestamp()) // step * step
@@ -208,17 +207,42 @@ def usage_series(rows, granularity):
         period["tokens"] += row.tokens
         for index, count in enumerate(row.latency_buckets):
             period["buckets"][index] += count
+    return periods
+
+
+def _summary(period):
+    return {
+        "requests": period["requests"],
+        "errors": period["errors"],
+        "p50_ms": percentile_ms(period["buckets"], 0.50),
+        "p99_ms": percentile_ms(period["buckets"], 0.99),
+        "tokens": period["tokens"],
+    }
+
+
+def _series_of(periods):
     return [
         {
             "time": datetime.fromtimestamp(start, tz=UTC).isoformat().replace("+00:00", "Z"),
-            "requests": period["requests"],
-            "errors": period["errors"],
-            "p50_ms": percentile_ms(period["buckets"], 0.50),
-            "p99_ms": percentile_ms(period["buckets"], 0.99),
-            "tokens": period["tokens"],
+            **_summary(period),
         }
         for start, period in sorted(periods.items())
     ]
+
+
+def _totals_of(periods):
+    """One summary of every period; its percentiles come from the summed histograms."""
+    total = {"requests": 0, "errors": 0, "tokens": 0, "buckets": [0] * (len(BUCKETS_MS) + 1)}
+    for period in periods.values():
+        for name in ("requests", "errors", "tokens"):
+            total[name] += period[name]
+        total["buckets"] = [a + b for a, b in zip(total["buckets"], period["buckets"], strict=True)]
+    return _summary(total)
+
+
+def usage_series(rows, granularity):
+    """Rows (UsageMinute) summed per period of `granularity`, oldest first."""
+    return _series_of(_periods(rows, GRANULARITY_SECONDS[granularity]))
 
 
 # The longest range each granularity may ask for, so a request stays a bounded amount of work.
@@ -230,7 +254,8 @@ class UsageReport:
     granularity: str
     since: datetime
     until: datetime
-    series: list
+    series: list  # periods with calls, oldest first
+    totals: dict  # requests, errors, p50_ms, p99_ms and tokens of the whole range
 
 
 def _instant(params, name, default):
@@ -273,4 +298,5 @@ def query_usage(tenant, params):
         rows = rows.filter(application=params["application"])
     if "endpoint" in params:
         rows = rows.filter(endpoint=params["endpoint"])
-    return UsageReport(granularity, since, until, usage_series(rows.iterator(), granularity))
+    periods = _periods(rows.iterator(), GRANULARITY_SECONDS[granularity])
+    return UsageReport(granularity, since, until, _series_of(periods), _totals_of(periods))
