@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from portal.ui import applications, endpoints, views
+from portal.ui import applications, endpoints, usage, views
 
 app_name = "ui"
 
@@ -28,6 +28,7 @@ tenant_pages = [
         applications.application_delete,
         name="application-delete",
     ),
+    path("usage/", usage.usage, name="usage"),
 ]
 
 urlpatterns = [
