@@ -139,3 +139,10 @@ def test_strangers_get_404(team, usage):
     response = team["stranger"].get(PAGE)
     assert response.status_code == 404
     assert "There is no tenant called 'demo'." in unescape(response.content.decode())
+
+
+def test_large_totals_are_grouped_by_thousands(team):
+    calls(3, "demo/scorer/iris", 1_234_567)
+    page = team["viewer"].get(PAGE, {"range": "1h"}).content.decode()
+    assert '<dd id="total-requests">1,234,567</dd>' in page
+    assert "No calls in this period." not in page
