@@ -15,8 +15,7 @@ from portal import applications as services
 from portal.api.applications import applications_with_keys, get_application
 from portal.api.serializers import ApplicationCreateSerializer, RotateSerializer
 from portal.models import Plan
-from portal.ui.endpoints import validated
-from portal.ui.pages import TenantPage, attempt, page
+from portal.ui.pages import TenantPage, attempt, page, validated
 from tenants.models import Role
 
 
