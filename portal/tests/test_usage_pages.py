@@ -146,3 +146,9 @@ def test_large_totals_are_grouped_by_thousands(team):
     page = team["viewer"].get(PAGE, {"range": "1h"}).content.decode()
     assert '<dd id="total-requests">1,234,567</dd>' in page
     assert "No calls in this period." not in page
+
+
+def test_a_deleted_applications_usage_stays_selectable_by_name(team, usage):
+    response = team["viewer"].get(PAGE, {"range": "1h", "application": "scorer"})
+    assert response.context["report"].totals["requests"] == 23
+    assert '<option value="scorer" selected>scorer</option>' in response.content.decode()

@@ -49,6 +49,17 @@ def usage_params(choice, now):
     return params
 
 
+def _names(model, tenant, chosen):
+    """The tenant's applications or endpoints for a filter; one that is chosen but gone (its
+    usage outlives it) stays in the list, so the filter shows what is shown."""
+    names = list(
+        model.objects.filter(tenant=tenant).order_by("name").values_list("name", flat=True)
+    )
+    if chosen and chosen != MEMBERS and chosen not in names:
+        names.append(chosen)
+    return names
+
+
 @page
 def usage(request, tenant):
     context = TenantPage(request, tenant)
@@ -89,12 +100,8 @@ def usage(request, tenant):
             "usage",
             ranges=[(key, label) for key, (label, _, _) in RANGES.items()],
             granularities=list(GRANULARITY_SECONDS),
-            applications=Application.objects.filter(tenant=context.tenant)
-            .order_by("name")
-            .values_list("name", flat=True),
-            endpoints=Endpoint.objects.filter(tenant=context.tenant)
-            .order_by("name")
-            .values_list("name", flat=True),
+            applications=_names(Application, context.tenant, choice["application"]),
+            endpoints=_names(Endpoint, context.tenant, choice["endpoint"]),
             members=MEMBERS,
             **extra,
         ),
