@@ -20,7 +20,8 @@ from tenants.models import Role
 
 
 def plan_limits(plan):
-    """A plan's limits in words, for the plan select: `60/min · 10000/day · unlimited tokens`."""
+    """A plan's limits in words, for the plan select: `60 requests/min · 10,000 requests/day`;
+    a limit a plan does not set is no limit."""
     limits = [
         (plan.requests_per_minute, "requests/min"),
         (plan.requests_per_day, "requests/day"),
@@ -38,7 +39,7 @@ def _filled(form, *names):
     return {name: value for name, value in values.items() if value}
 
 
-def _render(request, context, *, issued=None, form=None, fields=None, status=200):
+def _render(request, context, *, issued=None, form=None, fields=None):
     tenant = context.tenant
     response = render(
         request,
@@ -53,7 +54,6 @@ def _render(request, context, *, issued=None, form=None, fields=None, status=200
             chosen=set(form.getlist("endpoints")) if form else set(),
             fields=fields or {},
         ),
-        status=status,
     )
     if issued:
         add_never_cache_headers(response)  # the key must not outlive this page in a cache
