@@ -5,7 +5,8 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from portal.api.exceptions import Conflict
+from endpoints.models import Endpoint
+from portal.api.exceptions import ApiError, Conflict
 from portal.models import ApiKey, Application, Plan
 
 DEFAULT_GRACE_SECONDS = 3600
@@ -40,6 +41,37 @@ def create_application(*, tenant, name, plan, endpoints, created_by, expires_in_
             fields={"name": ["Already taken."]},
         ) from None
     return application, raw
+
+
+def create_application_from_names(
+    *, tenant, name, plan_name, endpoint_names, created_by, expires_in_days=None
+):
+    """`create_application` for a request that names the plan and the tenant's endpoints (the
+    API and the portal's form); an unknown name is a 400 that says which."""
+    plan = Plan.objects.filter(name=plan_name).first()
+    if plan is None:
+        raise ApiError(
+            "unknown_plan",
+            f"plan: there is no plan called {plan_name!r} (see GET /plans).",
+            fields={"plan": ["Unknown plan."]},
+        )
+    names = set(endpoint_names)
+    endpoints = list(Endpoint.objects.filter(tenant=tenant, name__in=names))
+    missing = sorted(names - {endpoint.name for endpoint in endpoints})
+    if missing:
+        raise ApiError(
+            "unknown_endpoint",
+            f"endpoints: tenant {tenant.name!r} has no endpoint called {missing[0]!r}.",
+            fields={"endpoints": [f"Unknown endpoint {name!r}." for name in missing]},
+        )
+    return create_application(
+        tenant=tenant,
+        name=name,
+        plan=plan,
+        endpoints=endpoints,
+        created_by=created_by,
+        expires_in_days=expires_in_days,
+    )
 
 
 @transaction.atomic

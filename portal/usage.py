@@ -12,11 +12,15 @@ still finishing in another process (or on a clock a little behind) are in before
 
 import time
 from collections import Counter, defaultdict
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
+from portal.api.exceptions import ApiError
 from portal.models import UsageMinute
 from tenants.models import Tenant
 
@@ -190,9 +194,8 @@ def percentile_ms(buckets, fraction):
 GRANULARITY_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 
 
-def usage_series(rows, granularity):
-    """Rows (UsageMinute) summed per period of `granularity`, oldest first."""
-    step = GRANULARITY_SECONDS[granularity]
+def _periods(rows, step):
+    """{period start (epoch seconds): sums} of rows (UsageMinute), one pass."""
     periods = {}
     for row in rows:
         start = int(row.minute.timestamp()) // step * step
@@ -204,14 +207,96 @@ def usage_series(rows, granularity):
         period["tokens"] += row.tokens
         for index, count in enumerate(row.latency_buckets):
             period["buckets"][index] += count
+    return periods
+
+
+def _summary(period):
+    return {
+        "requests": period["requests"],
+        "errors": period["errors"],
+        "p50_ms": percentile_ms(period["buckets"], 0.50),
+        "p99_ms": percentile_ms(period["buckets"], 0.99),
+        "tokens": period["tokens"],
+    }
+
+
+def _series_of(periods):
     return [
         {
             "time": datetime.fromtimestamp(start, tz=UTC).isoformat().replace("+00:00", "Z"),
-            "requests": period["requests"],
-            "errors": period["errors"],
-            "p50_ms": percentile_ms(period["buckets"], 0.50),
-            "p99_ms": percentile_ms(period["buckets"], 0.99),
-            "tokens": period["tokens"],
+            **_summary(period),
         }
         for start, period in sorted(periods.items())
     ]
+
+
+def _totals_of(periods):
+    """One summary of every period; its percentiles come from the summed histograms."""
+    total = {"requests": 0, "errors": 0, "tokens": 0, "buckets": [0] * (len(BUCKETS_MS) + 1)}
+    for period in periods.values():
+        for name in ("requests", "errors", "tokens"):
+            total[name] += period[name]
+        total["buckets"] = [a + b for a, b in zip(total["buckets"], period["buckets"], strict=True)]
+    return _summary(total)
+
+
+def usage_series(rows, granularity):
+    """Rows (UsageMinute) summed per period of `granularity`, oldest first."""
+    return _series_of(_periods(rows, GRANULARITY_SECONDS[granularity]))
+
+
+# The longest range each granularity may ask for, so a request stays a bounded amount of work.
+MAX_RANGE = {"minute": timedelta(days=2), "hour": timedelta(days=31), "day": timedelta(days=366)}
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    granularity: str
+    since: datetime
+    until: datetime
+    series: list  # periods with calls, oldest first
+    totals: dict  # requests, errors, p50_ms, p99_ms and tokens of the whole range
+
+
+def _instant(params, name, default):
+    raw = params.get(name)
+    if raw is None:
+        return default
+    value = parse_datetime(raw.replace(" ", "+"))  # a "+" in a query string arrives as a space
+    if value is None:
+        raise ApiError(
+            "invalid_time",
+            f"{name}: {raw!r} is not an ISO 8601 time such as 2026-01-31T12:00:00Z.",
+            fields={name: ["Not an ISO 8601 time."]},
+        )
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def query_usage(tenant, params):
+    """The tenant's usage as the API's query parameters ask for it (`granularity`, default hour;
+    `since`/`until`, default the last day; optional `application` and `endpoint`). A bad
+    parameter is an ApiError that says which and why."""
+    granularity = params.get("granularity", "hour")
+    if granularity not in GRANULARITY_SECONDS:
+        raise ApiError(
+            "invalid_granularity",
+            f"granularity: use one of {', '.join(GRANULARITY_SECONDS)}.",
+            fields={"granularity": ["Unknown granularity."]},
+        )
+    until = _instant(params, "until", timezone.now())
+    since = _instant(params, "since", until - timedelta(days=1))
+    if since >= until:
+        raise ApiError("invalid_range", "since must be earlier than until.")
+    if until - since > MAX_RANGE[granularity]:
+        raise ApiError(
+            "range_too_large",
+            f"A {granularity} series covers at most {MAX_RANGE[granularity].days} days; "
+            "narrow since/until or use a coarser granularity.",
+        )
+    rows = UsageMinute.objects.filter(tenant=tenant, minute__gte=since, minute__lt=until)
+    if "application" in params:
+        rows = rows.filter(application=params["application"])
+    if "endpoint" in params:
+        rows = rows.filter(endpoint=params["endpoint"])
+    periods = _periods(rows.iterator(), GRANULARITY_SECONDS[granularity])
+    return UsageReport(granularity, since, until, _series_of(periods), _totals_of(periods))

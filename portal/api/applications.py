@@ -2,16 +2,12 @@
 
 import csv
 import io
-from datetime import UTC, timedelta
 
 from django.db.models import Prefetch
 from django.http import HttpResponse
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.renderers import JSONRenderer
 
-from endpoints.models import Endpoint
 from portal import applications as services
 from portal.api.exceptions import ApiError, NotFound
 from portal.api.responses import envelope
@@ -24,8 +20,8 @@ from portal.api.serializers import (
     plan_item,
 )
 from portal.api.views import ApiView
-from portal.models import ApiKey, Application, Plan, UsageMinute
-from portal.usage import GRANULARITY_SECONDS, usage_series
+from portal.models import ApiKey, Application, Plan
+from portal.usage import GRANULARITY_SECONDS, query_usage
 from tenants.access import is_platform_admin
 from tenants.api.views import TenantScopedView
 from tenants.models import Role
@@ -59,7 +55,8 @@ class PlansView(ApiView):
         return envelope("CREATED", plan_item(plan))
 
 
-def _applications(tenant):
+def applications_with_keys(tenant):
+    """The tenant's applications with their plan, endpoints and usable keys (API and portal)."""
     return (
         Application.objects.filter(tenant=tenant)
         .select_related("plan")
@@ -71,7 +68,7 @@ def _applications(tenant):
 
 
 def get_application(tenant, name):
-    application = _applications(tenant).filter(name=name).first()
+    application = applications_with_keys(tenant).filter(name=name).first()
     if application is None:
         raise NotFound(
             f"Tenant {tenant.name!r} has no application called {name!r}.",
@@ -87,7 +84,9 @@ class ApplicationsView(TenantScopedView):
 
     @extend_schema(summary="List the tenant's applications (key prefixes, never keys)")
     def get(self, request, tenant):
-        return self.paginate("applications", _applications(self.tenant(tenant)), application_item)
+        return self.paginate(
+            "applications", applications_with_keys(self.tenant(tenant)), application_item
+        )
 
     @extend_schema(
         summary="Create an application and its API key, shown once (tenant admins)",
@@ -96,27 +95,11 @@ class ApplicationsView(TenantScopedView):
     def post(self, request, tenant):
         tenant = self.tenant(tenant)
         data = validated(ApplicationCreateSerializer, self, request)
-        plan = Plan.objects.filter(name=data["plan"]).first()
-        if plan is None:
-            raise ApiError(
-                "unknown_plan",
-                f"plan: there is no plan called {data['plan']!r} (see GET /plans).",
-                fields={"plan": ["Unknown plan."]},
-            )
-        names = set(data["endpoints"])
-        endpoints = list(Endpoint.objects.filter(tenant=tenant, name__in=names))
-        missing = sorted(names - {endpoint.name for endpoint in endpoints})
-        if missing:
-            raise ApiError(
-                "unknown_endpoint",
-                f"endpoints: tenant {tenant.name!r} has no endpoint called {missing[0]!r}.",
-                fields={"endpoints": [f"Unknown endpoint {name!r}." for name in missing]},
-            )
-        application, key = services.create_application(
+        application, key = services.create_application_from_names(
             tenant=tenant,
             name=data["name"],
-            plan=plan,
-            endpoints=endpoints,
+            plan_name=data["plan"],
+            endpoint_names=data["endpoints"],
             created_by=request.user,
             expires_in_days=data.get("expiresInDays"),
         )
@@ -124,8 +107,8 @@ class ApplicationsView(TenantScopedView):
             "CREATED",
             {
                 "name": application.name,
-                "plan": plan.name,
-                "endpoints": sorted(names),
+                "plan": application.plan.name,
+                "endpoints": sorted(set(data["endpoints"])),
                 "key": key,
             },
         )
@@ -175,25 +158,6 @@ class ApplicationRevokeView(TenantScopedView):
         return envelope("OK", {"name": application.name, "revokedKeys": revoked})
 
 
-# The longest range each granularity may ask for, so a request stays a bounded amount of work.
-MAX_RANGE = {"minute": timedelta(days=2), "hour": timedelta(days=31), "day": timedelta(days=366)}
-CSV_COLUMNS = ("time", "requests", "errors", "p50_ms", "p99_ms", "tokens")
-
-
-def _instant(request, name, default):
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    value = parse_datetime(raw.replace(" ", "+"))  # a "+" in a query string arrives as a space
-    if value is None:
-        raise ApiError(
-            "invalid_time",
-            f"{name}: {raw!r} is not an ISO 8601 time such as 2026-01-31T12:00:00Z.",
-            fields={name: ["Not an ISO 8601 time."]},
-        )
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 class UsageView(TenantScopedView):
     """Gateway calls to the tenant's endpoints over time, from the flushed usage minutes."""
 
@@ -216,33 +180,13 @@ class UsageView(TenantScopedView):
     )
     def get(self, request, tenant):
         tenant = self.tenant(tenant)
-        params = request.query_params
-        granularity = params.get("granularity", "hour")
-        if granularity not in GRANULARITY_SECONDS:
-            raise ApiError(
-                "invalid_granularity",
-                f"granularity: use one of {', '.join(GRANULARITY_SECONDS)}.",
-                fields={"granularity": ["Unknown granularity."]},
-            )
-        until = _instant(request, "until", timezone.now())
-        since = _instant(request, "since", until - timedelta(days=1))
-        if since >= until:
-            raise ApiError("invalid_range", "since must be earlier than until.")
-        if until - since > MAX_RANGE[granularity]:
-            raise ApiError(
-                "range_too_large",
-                f"A {granularity} series covers at most {MAX_RANGE[granularity].days} days; "
-                "narrow since/until or use a coarser granularity.",
-            )
-        rows = UsageMinute.objects.filter(tenant=tenant, minute__gte=since, minute__lt=until)
-        if "application" in params:
-            rows = rows.filter(application=params["application"])
-        if "endpoint" in params:
-            rows = rows.filter(endpoint=params["endpoint"])
-        series = usage_series(rows.iterator(), granularity)
-        if params.get("format") == "csv":
+        series = query_usage(tenant, request.query_params).series
+        if request.query_params.get("format") == "csv":
             return _csv(series, f"usage-{tenant.name}.csv")
         return envelope("OK", {"series": series})
+
+
+CSV_COLUMNS = ("time", "requests", "errors", "p50_ms", "p99_ms", "tokens")
 
 
 def _csv(series, filename):

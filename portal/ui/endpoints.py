@@ -19,7 +19,7 @@ from endpoints.api.views import get_endpoint
 from endpoints.models import DEFAULT_VERSION_POLICY, Endpoint, ServingTemplate
 from endpoints.validation import parse_version_policy
 from models_store.models import ModelVersion, VersionState
-from portal.ui.pages import TenantPage, attempt, page, post_only, read_only
+from portal.ui.pages import TenantPage, attempt, page, post_only, read_only, validated
 from tenants.models import Role
 
 # The request each serving template's protocol takes, for the quickstart snippets. Inputs are an
@@ -75,12 +75,6 @@ def resources_from(form):
         if values:
             resources[section] = values
     return resources
-
-
-def validated(serializer_class, data):
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 def _form_context(tenant, form=None, fields=None):

@@ -90,6 +90,13 @@ class Outcome:
         return not self.message
 
 
+def validated(serializer_class, data):
+    """The form's data as the API's serializer accepts it, or its ValidationError."""
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
 def attempt(request, action, *, success=""):
     """Run `action()` (validation and a service call, as the API does); its errors become a
     message on the next page, never a stack trace."""

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from portal.ui import endpoints, models, tenants, views
+from portal.ui import applications, endpoints, models, tenants, usage, views
 
 app_name = "ui"
 
@@ -19,6 +19,23 @@ tenant_pages = [
     path("settings/status", tenants.tenant_status, name="tenant-status"),
     path("settings/bindings", tenants.binding_add, name="binding-add"),
     path("settings/bindings/remove", tenants.binding_remove, name="binding-remove"),
+    path("applications/", applications.application_list, name="applications"),
+    path(
+        "applications/<str:application>/rotate",
+        applications.application_rotate,
+        name="application-rotate",
+    ),
+    path(
+        "applications/<str:application>/revoke",
+        applications.application_revoke,
+        name="application-revoke",
+    ),
+    path(
+        "applications/<str:application>/delete",
+        applications.application_delete,
+        name="application-delete",
+    ),
+    path("usage/", usage.usage, name="usage"),
 ]
 
 urlpatterns = [

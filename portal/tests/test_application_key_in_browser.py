@@ -1,0 +1,53 @@
+"""The shown-once key in a real browser (headless Chromium): the applications page copies it
+and hands it, through the tab's sessionStorage only, to the endpoint page's quickstart."""
+
+import pytest
+from django.test import Client
+
+from endpoints.models import Endpoint, ServingTemplate
+from portal.models import Plan
+from tenants.models import Tenant, TenantBinding
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def signed_in(page, live_server, make_user):
+    demo = Tenant.objects.create(name="demo", scope="team")
+    TenantBinding.objects.create(tenant=demo, group="demo-admins", role="admin")
+    serving, _ = ServingTemplate.objects.get_or_create(name="mlserver")
+    for name in ("iris", "wine"):
+        Endpoint.objects.create(
+            tenant=demo, name=name, model_name="m", serving=serving, subject_name="client"
+        )
+    Plan.objects.create(name="free", requests_per_minute=60)
+    client = Client()
+    client.force_login(make_user("ada", groups=["demo-admins"]))
+    page.context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
+    )
+    return page
+
+
+def test_a_new_key_is_copied_and_fills_the_quickstart_of_its_endpoints(signed_in, live_server):
+    page = signed_in
+    page.goto(f"{live_server.url}/ui/t/demo/applications/")
+    page.get_by_label("Name").fill("scorer")
+    page.get_by_label("iris").check()
+    page.get_by_role("button", name="Create application and key").click()
+
+    key = page.locator("#issued-key").inner_text()
+    assert key.startswith("mpk_")
+    page.get_by_role("button", name="Copy").click()
+    # Headless Chromium has no clipboard permission: the key is selected for Ctrl+C instead.
+    page.wait_for_function("document.getElementById('copy-status').textContent !== ''")
+    status = page.locator("#copy-status").inner_text()
+    if status != "Copied":
+        assert status.startswith("Selected")
+        assert page.evaluate("window.getSelection().toString()") == key
+
+    page.goto(f"{live_server.url}/ui/t/demo/endpoints/iris/")
+    assert page.locator("#quickstart-key").input_value() == key
+    assert f"Bearer {key}" in page.locator("#snippet-curl").inner_text()
+    page.goto(f"{live_server.url}/ui/t/demo/endpoints/wine/")
+    assert page.locator("#quickstart-key").input_value() == ""
