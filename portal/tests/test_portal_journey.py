@@ -127,7 +127,7 @@ def test_a_new_user_goes_from_sign_in_to_a_charted_call(page, gateway_url, team,
     page.get_by_label("Name", exact=True).fill("web-shop")
     page.get_by_label("Plan", exact=True).select_option("starter")
     page.get_by_label("iris", exact=True).check()
-    page.get_by_role("button", name="Create application").click()
+    page.get_by_role("button", name="Create application and key").click()
     key = page.locator(".secret").inner_text().strip()
     assert re.fullmatch(r"mpk_\S+", key), key
     shoot("applications")
@@ -148,6 +148,13 @@ def test_a_new_user_goes_from_sign_in_to_a_charted_call(page, gateway_url, team,
     with redis.Redis.from_url(django_settings.REDIS_URL) as client:
         assert flush_redis(client, before=time.time() + 120) >= 1
     page.get_by_role("link", name="Usage").click()
-    assert page.locator(".totals").get_by_text("1 request").count() >= 1
-    assert page.locator("svg.chart rect.bar").count() >= 1
+    assert page.inner_text("#total-requests") == "1"
+    assert page.inner_text("#total-errors") == "0"
+    assert page.locator("svg.chart .bar").count() >= 1
     shoot("usage")
+
+    # The tenant's settings: its quota and who has which role.
+    page.get_by_role("link", name="Settings").click()
+    assert page.get_by_role("cell", name="team-a-admins").is_visible()
+    shoot("settings")
+    page.goto("about:blank")  # no poll in flight when the server stops
