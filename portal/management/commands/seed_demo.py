@@ -12,8 +12,9 @@ from endpoints.services import create_endpoint
 from models_store.models import ModelVersion
 from models_store.services import sync_index
 from models_store.storage import get_object_store
+from portal.applications import create_plan
 from portal.demo import IRIS_SAMPLE, train_iris, v2_request
-from portal.models import PersonalAccessToken, hash_token
+from portal.models import PersonalAccessToken, Plan, hash_token
 from tenants.models import Phase, Tenant
 from tenants.services import create_tenant
 from workers.tasks import reconcile_tenant
@@ -64,6 +65,16 @@ class Command(BaseCommand):
                 resources={"requests": {"cpu": "250m", "memory": "512Mi"}},
                 replicas=1,
                 created_by=admin,
+            )
+
+        # A plan for the applications people create in the portal (platform admins add others in
+        # the admin site or with POST /plans).
+        if not Plan.objects.filter(name="demo").exists():
+            create_plan(
+                name="demo",
+                description="For trying things out: 60 calls a minute, 4 at a time.",
+                requests_per_minute=60,
+                concurrent_requests=4,
             )
 
         body = json.dumps(v2_request(IRIS_SAMPLE))
