@@ -125,27 +125,33 @@ def application_rotate(request, tenant, application):
     return _render(request, context, issued=_issued(context.tenant, application, outcome.value))
 
 
+def _change(request, tenant, name, action, success):
+    """A tenant admin's change to one application, then back to the list with a message."""
+    context = TenantPage(request, tenant, role=Role.ADMIN)
+    application = get_application(context.tenant, name)
+    attempt(request, lambda: action(application), success=success.format(name=application.name))
+    return redirect("ui:applications", tenant=tenant)
+
+
 @post_only
 @page
 def application_revoke(request, tenant, application):
-    context = TenantPage(request, tenant, role=Role.ADMIN)
-    application = get_application(context.tenant, application)
-    attempt(
+    return _change(
         request,
-        lambda: services.revoke_keys(application),
-        success=f"Every key of {application.name} is revoked; its calls now fail with 401.",
+        tenant,
+        application,
+        services.revoke_keys,
+        "Every key of {name} is revoked; its calls now fail with 401.",
     )
-    return redirect("ui:applications", tenant=tenant)
 
 
 @post_only
 @page
 def application_delete(request, tenant, application):
-    context = TenantPage(request, tenant, role=Role.ADMIN)
-    application = get_application(context.tenant, application)
-    attempt(
+    return _change(
         request,
-        lambda: services.delete_application(application),
-        success=f"Application {application.name} and its keys are deleted.",
+        tenant,
+        application,
+        services.delete_application,
+        "Application {name} and its keys are deleted.",
     )
-    return redirect("ui:applications", tenant=tenant)

@@ -96,7 +96,13 @@ def _alive(pid, marker):
     return state not in ("Z", "X") and marker in cmdline
 
 
-def _ready(replica, timeout=0.5):
+# How long a readiness check may take. A model server on a busy machine can take a second to
+# answer; a shorter limit made the gateway answer 503 endpoint_not_running for a replica that was
+# serving (seen with the machine under load).
+READY_CHECK_SECONDS = 3
+
+
+def _ready(replica, timeout=READY_CHECK_SECONDS):
     try:
         with urlopen(f"{replica.url}/v2/health/ready", timeout=timeout) as response:  # noqa: S310
             return response.status == 200

@@ -140,3 +140,28 @@ def test_stop_all_leaves_no_orphan_and_ensure_brings_them_back(runtime, iris):
     status = running(runtime, "demo/iris", 1)
     assert runtime._replicas("demo/iris")[0].crashes == 0
     assert infer(status.urls[0], IRIS_ROWS) == expected
+
+
+def test_a_replica_slow_to_answer_its_readiness_check_still_counts_as_ready():
+    """A model server on a busy machine answers its health check late, not never."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from workers.backends.local_runtime import Replica, _ready
+
+    class SlowHealth(BaseHTTPRequestHandler):
+        def do_GET(self):
+            threading.Event().wait(1.5)
+            self.send_response(200 if self.path == "/v2/health/ready" else 404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowHealth)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        assert _ready(Replica(index=0, http_port=server.server_address[1]))
+    finally:
+        server.shutdown()
+        server.server_close()
