@@ -74,10 +74,32 @@ def create_application_from_names(
     )
 
 
+def newest_key_prefix(application):
+    """The prefix of the application's newest usable key ("" if it has none)."""
+    key = ApiKey.objects.usable().filter(application=application).order_by("-created_at").first()
+    return key.prefix if key else ""
+
+
 @transaction.atomic
-def rotate_key(application, *, grace_seconds=DEFAULT_GRACE_SECONDS, expires_in_days=None):
+def rotate_key(
+    application,
+    *,
+    grace_seconds=DEFAULT_GRACE_SECONDS,
+    expires_in_days=None,
+    if_newest_prefix=None,
+):
     """Issue a new key; the keys in use now stop working after `grace_seconds` (or at their own
-    expiry, if sooner). Returns the raw new key."""
+    expiry, if sooner). Returns the raw new key.
+
+    With `if_newest_prefix`, rotate only if the newest usable key is still that one: a form
+    sent twice (a reloaded page, a second admin) then issues one key, not two."""
+    Application.objects.select_for_update().filter(pk=application.pk).first()
+    if if_newest_prefix is not None and newest_key_prefix(application) != if_newest_prefix:
+        raise Conflict(
+            "key_changed",
+            f"The keys of {application.name} changed since this page was loaded (was it "
+            "reloaded?), so no key was rotated. Rotate again if another key is needed.",
+        )
     cutoff = timezone.now() + timedelta(seconds=grace_seconds)
     keys = ApiKey.objects.usable().filter(application=application)
     keys.filter(expires_at__isnull=True).update(expires_at=cutoff)

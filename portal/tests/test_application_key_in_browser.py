@@ -5,7 +5,7 @@ import pytest
 from django.test import Client
 
 from endpoints.models import Endpoint, ServingTemplate
-from portal.models import Plan
+from portal.models import ApiKey, Plan
 from tenants.models import Tenant, TenantBinding
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -51,3 +51,26 @@ def test_a_new_key_is_copied_and_fills_the_quickstart_of_its_endpoints(signed_in
     assert f"Bearer {key}" in page.locator("#snippet-curl").inner_text()
     page.goto(f"{live_server.url}/ui/t/demo/endpoints/wine/")
     assert page.locator("#quickstart-key").input_value() == ""
+
+
+def test_reloading_the_page_that_showed_a_key_issues_no_other_key(signed_in, live_server):
+    page = signed_in
+    page.goto(f"{live_server.url}/ui/t/demo/applications/")
+    page.get_by_label("Name").fill("scorer")
+    page.get_by_label("iris").check()
+    page.get_by_role("button", name="Create application and key").click()
+    first = page.locator("#issued-key").inner_text()
+
+    page.reload()
+    assert page.url == f"{live_server.url}/ui/t/demo/applications/"
+    assert page.locator("#issued-key").count() == 0
+    assert page.locator(".message.error").count() == 0
+    assert page.locator("code", has_text=first[:12]).count() == 1
+
+    page.locator("summary", has_text="Manage").click()
+    page.get_by_role("button", name="Rotate key").click()
+    second = page.locator("#issued-key").inner_text()
+    assert second != first
+    page.reload()
+    assert page.locator("#issued-key").count() == 0
+    assert ApiKey.objects.filter(application__name="scorer").count() == 2

@@ -133,7 +133,10 @@ def test_a_taken_name_is_a_message_and_the_first_key_keeps_working(team):
 def test_rotating_shows_the_new_key_once_and_the_old_one_works_for_the_grace(team):
     admin = team["admin"]
     old = shown_key(admin.post(PAGE, FORM))
-    response = admin.post(PAGE + "scorer/rotate", {"graceSeconds": "600", "expiresInDays": ""})
+    response = admin.post(
+        PAGE + "scorer/rotate",
+        {"graceSeconds": "600", "expiresInDays": "", "newestKey": old[:12]},
+    )
     assert response.status_code == 200
     assert messages_of(response) == ["New key issued for scorer."]
     new = shown_key(response)
@@ -143,6 +146,26 @@ def test_rotating_shows_the_new_key_once_and_the_old_one_works_for_the_grace(tea
     assert authorize_application(old, "demo").application == "scorer"
     grace = ApiKey.objects.get(prefix=old[:12]).expires_at - timezone.now()
     assert timezone.timedelta(seconds=590) < grace <= timezone.timedelta(seconds=600)
+
+
+def test_the_rotate_form_names_the_newest_key_and_sent_twice_rotates_once(team):
+    admin = team["admin"]
+    first = shown_key(admin.post(PAGE, FORM))
+    page = admin.get(PAGE).content.decode()
+    assert f'name="newestKey" value="{first[:12]}"' in page
+    form = {"graceSeconds": "600", "newestKey": first[:12]}
+    second = shown_key(admin.post(PAGE + "scorer/rotate", form))
+    assert second
+
+    again = admin.post(PAGE + "scorer/rotate", form, follow=True)
+    assert shown_key(again) is None
+    assert messages_of(again) == [
+        "The keys of scorer changed since this page was loaded (was it reloaded?), so no key "
+        "was rotated. Rotate again if another key is needed."
+    ]
+    assert ApiKey.objects.count() == 2
+    assert authorize_application(second, "demo").application == "scorer"
+    assert f'name="newestKey" value="{second[:12]}"' in admin.get(PAGE).content.decode()
 
 
 def test_a_grace_over_seven_days_is_refused_with_the_apis_reason(team):

@@ -38,6 +38,16 @@ def _filled(form, *names):
     return {name: value for name, value in values.items() if value}
 
 
+def _with_newest_key(applications):
+    """Each application with `newest_key`, the prefix its rotate form sends back, so a form sent
+    twice rotates once."""
+    applications = list(applications)
+    for application in applications:
+        keys = application.keys.all()  # prefetched, oldest first
+        application.newest_key = keys[len(keys) - 1].prefix if keys else ""
+    return applications
+
+
 def _render(request, context, *, issued=None, form=None, fields=None):
     tenant = context.tenant
     response = render(
@@ -45,7 +55,7 @@ def _render(request, context, *, issued=None, form=None, fields=None):
         "ui/applications.html",
         context.context(
             "applications",
-            applications=applications_with_keys(tenant),
+            applications=_with_newest_key(applications_with_keys(tenant)),
             plans=[(plan, plan_limits(plan)) for plan in Plan.objects.order_by("name")],
             endpoints=Endpoint.objects.filter(tenant=tenant).order_by("name"),
             issued=issued,
@@ -117,6 +127,7 @@ def application_rotate(request, tenant, application):
             application,
             grace_seconds=values["graceSeconds"],
             expires_in_days=values.get("expiresInDays"),
+            if_newest_prefix=request.POST.get("newestKey", ""),
         )
 
     outcome = attempt(request, rotate, success=f"New key issued for {application.name}.")

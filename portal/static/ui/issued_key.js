@@ -3,6 +3,11 @@
 (function () {
   const stored = JSON.parse(document.getElementById("issued-key-storage").textContent);
   sessionStorage.setItem(stored.name, JSON.stringify(stored.value));
+  // This page answers the POST that issued the key: make the history entry the applications
+  // list, so reloading the page (or coming back to it) asks for the list instead of sending the
+  // form again.
+  const section = document.querySelector(".issued-key");
+  history.replaceState(null, "", section.dataset.listUrl);
 
   const key = document.getElementById("issued-key");
   const button = document.getElementById("copy-key");
