@@ -91,7 +91,6 @@ def test_a_new_user_goes_from_sign_in_to_a_charted_call(page, gateway_url, team,
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{gateway_url}/ui/")
     assert page.get_by_role("heading", name="team-a").is_visible()
-    shoot("catalogue")
 
     # Upload a model from the Models tab: parts go straight to storage, with a progress bar.
     model = tmp_path / "model.joblib"
@@ -157,4 +156,9 @@ def test_a_new_user_goes_from_sign_in_to_a_charted_call(page, gateway_url, team,
     page.get_by_role("link", name="Settings").click()
     assert page.get_by_role("cell", name="team-a-admins").is_visible()
     shoot("settings")
+
+    # Back on the catalogue, the endpoint is listed under its tenant.
+    page.get_by_role("link", name="Catalogue").click()
+    page.get_by_role("link", name="iris", exact=True).wait_for()
+    shoot("catalogue")
     page.goto("about:blank")  # no poll in flight when the server stops
