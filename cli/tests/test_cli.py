@@ -1,0 +1,222 @@
+"""The CLI against a running portal (pytest-django's live server), with real S3 (moto's server)
+and the real test OpenID provider. Storage faults are injected into the CLI's HTTP session."""
+
+import json
+import stat
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+
+from cli.client import Client
+from cli.credentials import Credentials
+from cli.main import main
+from endpoints.models import Endpoint, ServingTemplate
+from models_store.tests.conftest import make_ready_tenant, pending_uploads, stored_objects
+from portal.models import ApiKey, PersonalAccessToken, Plan
+from testinfra.identity import add_bob
+
+pytestmark = pytest.mark.django_db(transaction=True)
+MiB = 1024 * 1024
+
+
+@pytest.fixture
+def run(tmp_path, monkeypatch, live_server, capsys):
+    """Runs `modelport <argv>` in this process; returns (exit code, stdout, stderr)."""
+    monkeypatch.setenv("MODELPORT_CONFIG", str(tmp_path / "config" / "credentials.json"))
+    monkeypatch.setenv("MODELPORT_SERVER", live_server.url)
+    monkeypatch.delenv("MODELPORT_TOKEN", raising=False)
+
+    def run(*argv, client=None):
+        code = main([str(arg) for arg in argv], client=client)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+@pytest.fixture
+def team(s3, make_user):
+    """Tenant team-a (S3 bucket, Ready) where erin is admin; tenant team-b she can't see."""
+    tenant = make_ready_tenant(s3, "team-a", {"team-a-admins": "admin"})
+    make_ready_tenant(s3, "team-b", {"team-b-admins": "admin"})
+    erin = make_user("erin", groups=["team-a-admins"])
+    _, token = PersonalAccessToken.issue(erin)
+    return {"tenant": tenant, "token": token, "store": s3}
+
+
+@pytest.fixture
+def signed_in(run, team):
+    assert run("login", "--token", team["token"])[0] == 0
+    return team
+
+
+def test_login_with_a_token_keeps_it_in_a_file_only_its_owner_reads(run, team, tmp_path):
+    code, out, _ = run("login", "--token", team["token"])
+    assert code == 0
+    assert out.strip().endswith("as erin (token).")
+    path = tmp_path / "config" / "credentials.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert json.loads(path.read_text())["token"] == team["token"]
+
+    code, out, _ = run("--json", "whoami")
+    assert json.loads(out)["tenants"] == [{"name": "team-a", "role": "admin"}]
+
+    assert run("logout")[0] == 0
+    assert not path.exists()
+
+
+def test_a_refused_token_is_the_apis_sentence_and_exit_code_1(run, team):
+    code, out, err = run("login", "--token", "mpt_not-a-token")
+    assert code == 1
+    assert out == ""
+    assert (
+        err.startswith("error: ")
+        and "unknown, revoked or expired. Create a new one. (authentication_failed)" in err
+    )
+
+
+def test_models_upload_in_parts_straight_to_storage_and_list(run, signed_in, tmp_path):
+    folder = tmp_path / "model"
+    (folder / "variables").mkdir(parents=True)
+    (folder / "saved_model.pb").write_bytes(b"g" * (8 * MiB + 5))  # two parts
+    (folder / "variables" / "variables.index").write_bytes(b"idx")
+    code, out, err = run("models", "upload", "team-a", "resnet", 1, folder)
+    assert code == 0, err
+    assert out.strip() == f"Uploaded 2 file(s), {8 * MiB + 8:,} bytes, to resnet version 1."
+    assert "saved_model.pb: 100%" in err
+
+    tenant, store = signed_in["tenant"], signed_in["store"]
+    assert stored_objects(store, tenant.bucket) == {
+        "resnet/1/saved_model.pb": 8 * MiB + 5,
+        "resnet/1/variables/variables.index": 3,
+    }
+    code, out, _ = run("models", "list", "team-a")
+    lines = out.splitlines()
+    assert lines[0].split() == ["NAME", "VERSION", "PATH", "SIZE"]
+    assert "resnet/1/saved_model.pb" in out
+
+    again = run("models", "upload", "team-a", "resnet", 1, folder)
+    assert again[0] == 1
+    assert "(file_exists)" in again[2]
+
+
+def test_a_part_storage_fails_once_is_sent_again(run, signed_in, tmp_path):
+    failures = []
+
+    class FlakyStorage(requests.Session):
+        def put(self, url, **kwargs):
+            if not failures:
+                failures.append(url)
+                response = requests.Response()
+                response.status_code, response.reason, response.url = 503, "Slow Down", url
+                return response
+            return super().put(url, **kwargs)
+
+    model = tmp_path / "model.joblib"
+    model.write_bytes(b"m" * 1000)
+    client = Client(Credentials.load(), session=FlakyStorage())
+    code, _, err = run("models", "upload", "team-a", "iris", 1, model, client=client)
+    assert code == 0, err
+    assert len(failures) == 1
+    tenant, store = signed_in["tenant"], signed_in["store"]
+    assert stored_objects(store, tenant.bucket) == {"iris/1/model.joblib": 1000}
+
+
+def test_a_part_storage_refuses_aborts_the_upload(run, signed_in, tmp_path, monkeypatch):
+    monkeypatch.setattr("cli.upload.RETRY_AFTER", (0, 0, 0))
+
+    class DownStorage(requests.Session):
+        def put(self, url, **kwargs):
+            raise requests.ConnectionError("storage is down")
+
+    model = tmp_path / "model.joblib"
+    model.write_bytes(b"m" * 1000)
+    client = Client(Credentials.load(), session=DownStorage())
+    code, _, err = run("models", "upload", "team-a", "iris", 1, model, client=client)
+    assert code == 1
+    assert "A part could not be sent after 4 tries: the connection failed" in err
+    tenant, store = signed_in["tenant"], signed_in["store"]
+    assert pending_uploads(store, tenant.bucket) == []
+    assert stored_objects(store, tenant.bucket) == {}
+
+
+def test_endpoints_applications_and_usage_from_the_command_line(run, signed_in):
+    Plan.objects.create(name="free", requests_per_minute=60)
+    ServingTemplate.objects.get_or_create(name="mlserver")
+    code, out, err = run(
+        "endpoints", "create", "team-a", "iris", "--model", "iris", "--serving", "mlserver",
+        "--subject", "client", "--replicas", 2,
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.startswith("Endpoint iris created: ")
+    assert "Warning: iris model is not available on the platform." in out
+    assert Endpoint.objects.get(name="iris").replicas == 2
+
+    assert run("endpoints", "scale", "team-a", "iris", 0)[0] == 0
+    assert Endpoint.objects.get(name="iris").replicas == 0
+    code, out, _ = run("--json", "endpoints", "update", "team-a", "iris", "--subject", "client-2")
+    assert json.loads(out)["values"] == {"subjectName": "client-2"}
+    code, out, _ = run("endpoints", "list", "team-a")
+    assert out.splitlines()[1].split()[0] == "iris"
+
+    code, out, err = run(
+        "applications", "create", "team-a", "shop", "--plan", "free", "--endpoint", "iris"
+    )
+    assert code == 0, err
+    key = out.splitlines()[-1]
+    assert key.startswith("mpk_")
+    assert ApiKey.objects.get().prefix == key[:12]
+    code, out, _ = run("applications", "list", "team-a")
+    assert f"{key[:12]}…" in out and key not in out
+    code, out, _ = run("--json", "applications", "rotate", "team-a", "shop", "--grace-seconds", 60)
+    assert json.loads(out)["key"] != key
+    assert run("applications", "delete", "team-a", "shop")[0] == 0
+
+    code, out, _ = run("usage", "team-a", "--csv")
+    assert out.splitlines()[0].startswith("time,")
+    assert run("endpoints", "delete", "team-a", "iris")[0] == 0
+
+
+def test_another_tenant_is_not_found_and_bad_input_names_the_field(run, signed_in):
+    code, _, err = run("endpoints", "list", "team-b")
+    assert code == 1
+    assert "(tenant_not_found)" in err
+
+    code, _, err = run(
+        "endpoints", "create", "team-a", "Bad_Name", "--model", "m", "--serving", "mlserver",
+        "--subject", "c",
+    )  # fmt: skip
+    assert code == 1
+    assert "endpointName:" in err
+
+    with pytest.raises(SystemExit) as usage:
+        run("endpoints", "create", "team-a", "iris", "--resources", "{not json")
+    assert usage.value.code == 2
+
+
+def test_single_sign_on_login_and_an_expired_id_token_is_refreshed(
+    run, oidc, live_server, settings, tmp_path
+):
+    add_bob(oidc, role="viewer")
+    callback = f"{live_server.url}/authenticate/callback"
+    oidc.set_clients([callback])
+    settings.OIDC_CLI_REDIRECT_URI = callback
+    redirect = requests.get(f"{live_server.url}/authenticate", allow_redirects=False, timeout=10)
+    back = oidc.log_in(redirect.headers["Location"], "bob", "bob-password")
+    code_value = parse_qs(urlsplit(back).query)["code"][0]
+
+    code, out, err = run("login", "--code", code_value)
+    assert code == 0, err
+    assert out.strip() == f"Logged in to {live_server.url} as bob."
+    assert run("tenants", "list")[1].split() == ["team-a"]
+
+    # An ID token the API refuses is traded for a new one with the refresh token, once.
+    path = tmp_path / "config" / "credentials.json"
+    stored = json.loads(path.read_text())
+    path.write_text(json.dumps({**stored, "id_token": "expired"}))
+    code, out, err = run("tenants", "list")
+    assert code == 0, err
+    assert out.split() == ["team-a"]
+    # (The provider may sign the same claims again within a second: the same token.)
+    assert json.loads(path.read_text())["id_token"].count(".") == 2

@@ -1,0 +1,112 @@
+"""`modelport models upload`: each file goes up as a multipart upload whose parts are PUT
+straight to storage at presigned URLs (the API never carries the bytes). A part that fails on
+the network or with a 5xx is sent again, a few times; any other failure aborts the upload, so
+storage keeps no half-written file."""
+
+import contextlib
+import math
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import requests
+
+from cli.client import Client, CliError
+
+PART_BYTES = 8 * 1024**2
+MAX_PARTS = 10_000
+PRESIGN_BATCH = 100
+RETRIES = 3
+RETRY_AFTER = (0.5, 1.0, 2.0)
+RETRYABLE = {408, 429, 500, 502, 503, 504}
+
+
+def files_to_upload(paths):
+    """(name in the version, local path) for each file; a directory contributes its files
+    with their paths relative to it, so its layout is kept."""
+    chosen = []
+    for given in map(Path, paths):
+        if given.is_dir():
+            chosen += [
+                (str(found.relative_to(given).as_posix()), found)
+                for found in sorted(given.rglob("*"))
+                if found.is_file()
+            ]
+        elif given.is_file():
+            chosen.append((given.name, given))
+        else:
+            raise CliError(f"{given} is not a file or a directory.", "no_such_file")
+    if not chosen:
+        raise CliError("There is nothing to upload.", "no_files")
+    names = [name for name, _ in chosen]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise CliError(f"Two files would be called {', '.join(twice)}.", "duplicate_file_name")
+    return chosen
+
+
+def part_bytes_for(size):
+    return max(PART_BYTES, math.ceil(size / MAX_PARTS))
+
+
+def upload_file(client: Client, tenant, model, version, name, path, *, overwrite, report):
+    """Upload one file; `report(sent, size)` after every part. Returns the API's file item."""
+    base = f"/tenants/{quote(tenant, safe='')}/upload"
+    ids = {"modelName": model, "modelVersion": version, "fileName": name}
+    size = path.stat().st_size
+    started = client.call("POST", f"{base}/start", json={**ids, "overwrite": overwrite})
+    upload = {**ids, "uploadId": started["uploadId"]}
+    part_bytes = part_bytes_for(size)
+    count = max(1, math.ceil(size / part_bytes))
+    try:
+        parts, sent, urls = [], 0, {}
+        with path.open("rb") as file:
+            for number in range(1, count + 1):
+                if number not in urls:
+                    batch = list(range(number, min(number + PRESIGN_BATCH, count + 1)))
+                    urls = _presign(client, base, upload, batch, size)
+                chunk = file.read(part_bytes)
+                parts.append({"PartNumber": number, "ETag": _put(client, urls[number], chunk)})
+                sent += len(chunk)
+                report(sent, size)
+        return client.call("POST", f"{base}/done", json={**upload, "parts": parts})
+    except BaseException:
+        # If this fails too, the platform's reaper aborts forgotten uploads later.
+        with contextlib.suppress(CliError):
+            client.call("POST", f"{base}/abort", json=upload)
+        raise
+
+
+def _presign(client, base, upload, numbers, size):
+    answer = client.call(
+        "POST", f"{base}/presign", json={**upload, "partNumbers": numbers, "fileSize": size}
+    )
+    return {item["PartNumber"]: item["url"] for item in answer["urls"]}
+
+
+def _put(client, url, chunk):
+    """PUT one part; its ETag. Network errors and 5xx are tried again."""
+    for attempt in range(RETRIES + 1):
+        try:
+            response = client.session.put(url, data=chunk, timeout=(10, 300))
+        except requests.RequestException as exc:
+            problem = f"the connection failed ({exc.__class__.__name__})"
+        else:
+            if response.ok and response.headers.get("ETag"):
+                return response.headers["ETag"]
+            if response.status_code not in RETRYABLE:
+                raise CliError(f"Storage refused a part: {_reason(response)}", "storage_refused")
+            problem = f"storage answered {response.status_code}"
+        if attempt < RETRIES:
+            time.sleep(RETRY_AFTER[attempt])
+    raise CliError(f"A part could not be sent after {RETRIES + 1} tries: {problem}.", "part_failed")
+
+
+def _reason(response):
+    text = response.text or ""
+    start, end = text.find("<Message>"), text.find("</Message>")
+    if 0 <= start < end:
+        return text[start + len("<Message>") : end]
+    if not response.ok:
+        return f"{response.status_code} {response.reason}"
+    return "it gave no ETag"
