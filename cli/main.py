@@ -11,6 +11,7 @@ API's sentence and code on stderr and exit 1 (2 for bad command-line usage)."""
 import argparse
 import base64
 import json
+import re
 import sys
 from pathlib import Path
 from urllib.parse import quote
@@ -29,7 +30,7 @@ def _json_argument(text):
 
 def _table(rows, columns):
     """Rows (dicts) as left-aligned columns under a header in capitals."""
-    lines = [[key.upper() for key in columns]]
+    lines = [[re.sub(r"(?<=[a-z])(?=[A-Z])", "_", key).upper() for key in columns]]
     lines += [[_cell(row.get(key)) for key in columns] for row in rows]
     widths = [max(len(line[i]) for line in lines) for i in range(len(columns))]
     return "\n".join(
