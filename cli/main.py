@@ -170,6 +170,13 @@ class Commands:
         total = sum(item.get("size") or 0 for item in done)
         return f"Uploaded {len(done)} file(s), {total:,} bytes, to {a.model} version {a.version}."
 
+    def models_download(self, a):
+        params = {"modelName": a.model, "modelVersion": a.version, "fileName": a.file}
+        link = self.call("GET", f"/tenants/{q(a.tenant)}/models/download", params=params)
+        target = Path(a.output or Path(a.file).name)
+        upload.download(self.client, link["url"], target)
+        return f"Saved {a.file} to {target} ({target.stat().st_size:,} bytes)."
+
     def models_delete(self, a):
         data = self.call(
             "DELETE",
@@ -407,6 +414,17 @@ def parser():
         (("paths",), {"nargs": "+", "metavar": "path"}),
         (("--overwrite",), {"action": "store_true", "help": "replace files that exist"}),
         (("--quiet",), {"action": "store_true", "help": "no progress on stderr"}),
+    )
+    command(
+        g,
+        "download",
+        "models_download",
+        "download one file of a model version",
+        tenant,
+        (("model",), {}),
+        (("version",), {"type": int}),
+        (("file",), {"help": "its name in the version, e.g. variables/variables.index"}),
+        (("-o", "--output"), {"help": "where to save it (default: its name, here)"}),
     )
     command(
         g,

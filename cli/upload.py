@@ -1,7 +1,7 @@
-"""`modelport models upload`: each file goes up as a multipart upload whose parts are PUT
-straight to storage at presigned URLs (the API never carries the bytes). A part that fails on
-the network or with a 5xx is sent again, a few times; any other failure aborts the upload, so
-storage keeps no half-written file."""
+"""`modelport models upload` and `download`, straight to and from storage at presigned URLs
+(the API never carries the bytes). Each file goes up as a multipart upload; a part that fails
+on the network or with a 5xx is sent again, a few times; any other failure aborts the upload,
+so storage keeps no half-written file. A download is written whole or not at all."""
 
 import contextlib
 import math
@@ -110,3 +110,26 @@ def _reason(response):
     if not response.ok:
         return f"{response.status_code} {response.reason}"
     return "it gave no ETag"
+
+
+def download(client: Client, url, target: Path):
+    """Stream a presigned download URL into `target`, written whole or not at all."""
+    partial = target.with_name(target.name + ".part")
+    try:
+        with client.session.get(url, stream=True, timeout=(10, 300)) as response:
+            if not response.ok:
+                raise CliError(
+                    f"Storage refused the download: {_reason(response)}", "storage_refused"
+                )
+            with partial.open("wb") as file:
+                for chunk in response.iter_content(1024 * 1024):
+                    file.write(chunk)
+    except requests.RequestException as exc:
+        partial.unlink(missing_ok=True)
+        raise CliError(
+            f"The download failed ({exc.__class__.__name__}).", "download_failed"
+        ) from None
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.replace(target)

@@ -96,6 +96,16 @@ def test_models_upload_in_parts_straight_to_storage_and_list(run, signed_in, tmp
     assert lines[0].split() == ["NAME", "VERSION", "PATH", "SIZE"]
     assert "resnet/1/saved_model.pb" in out
 
+    target = tmp_path / "index"
+    code, out, err = run(
+        "models", "download", "team-a", "resnet", 1, "variables/variables.index", "-o", target
+    )
+    assert code == 0, err
+    assert target.read_bytes() == b"idx"
+    missing = run("models", "download", "team-a", "resnet", 1, "nope", "-o", target)
+    assert "(model_file_not_found)" in missing[2]
+    assert target.read_bytes() == b"idx"
+
     again = run("models", "upload", "team-a", "resnet", 1, folder)
     assert again[0] == 1
     assert "(file_exists)" in again[2]
