@@ -39,6 +39,11 @@ def _table(rows, columns):
     )
 
 
+def _given(**values):
+    """The options given on the command line (those not left out)."""
+    return {key: value for key, value in values.items() if value is not None}
+
+
 def q(name):
     """A name as one segment of a URL path."""
     return quote(name, safe="")
@@ -211,16 +216,12 @@ class Commands:
         return f"Endpoint {a.endpoint} created: {data['url']}{warning}"
 
     def endpoints_update(self, a):
-        changes = {
-            key: value
-            for key, value in (
-                ("modelName", a.model),
-                ("modelVersionPolicy", a.policy),
-                ("subjectName", a.subject),
-                ("resources", a.resources),
-            )
-            if value is not None
-        }
+        changes = _given(
+            modelName=a.model,
+            modelVersionPolicy=a.policy,
+            subjectName=a.subject,
+            resources=a.resources,
+        )
         if not changes:
             raise CliError(
                 "Say what to change: --model, --policy, --subject or --resources.",
@@ -262,14 +263,16 @@ class Commands:
         )
 
     def plans_create(self, a):
-        limits = {
-            "requestsPerMinute": a.requests_per_minute,
-            "requestsPerDay": a.requests_per_day,
-            "concurrentRequests": a.concurrent_requests,
-            "tokensPerMinute": a.tokens_per_minute,
+        body = {
+            "name": a.name,
+            "description": a.description,
+            **_given(
+                requestsPerMinute=a.requests_per_minute,
+                requestsPerDay=a.requests_per_day,
+                concurrentRequests=a.concurrent_requests,
+                tokensPerMinute=a.tokens_per_minute,
+            ),
         }
-        body = {"name": a.name, "description": a.description}
-        body.update({key: value for key, value in limits.items() if value is not None})
         self.call("POST", "/plans", json=body)
         return f"Plan {a.name} created."
 
@@ -311,17 +314,13 @@ class Commands:
         return f"Application {a.name} and its keys are deleted."
 
     def usage(self, a):
-        params = {
-            key: value
-            for key, value in (
-                ("application", a.application),
-                ("endpoint", a.endpoint),
-                ("since", a.since),
-                ("until", a.until),
-                ("granularity", a.granularity),
-            )
-            if value
-        }
+        params = _given(
+            application=a.application,
+            endpoint=a.endpoint,
+            since=a.since,
+            until=a.until,
+            granularity=a.granularity,
+        )
         if a.csv:
             response = self.client.send(
                 "GET", f"/tenants/{q(a.tenant)}/usage", params={**params, "format": "csv"}

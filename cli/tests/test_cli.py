@@ -230,3 +230,39 @@ def test_single_sign_on_login_and_an_expired_id_token_is_refreshed(
     assert out.split() == ["team-a"]
     # (The provider may sign the same claims again within a second: the same token.)
     assert json.loads(path.read_text())["id_token"].count(".") == 2
+
+
+def test_platform_admins_manage_tenants_plans_and_bindings(
+    run, s3, platform_admin, ca_pem, tmp_path
+):
+    _, token = PersonalAccessToken.issue(platform_admin)
+    assert run("login", "--token", token)[0] == 0
+    cert = tmp_path / "ca.pem"
+    cert.write_text(ca_pem)
+    code, out, err = run(
+        "tenants", "create", "team-c", "--scope", "team-c-users", "--cert", cert,
+        "--quota", '{"maxEndpoints": 2}',
+    )  # fmt: skip
+    assert code == 0, err
+    code, out, _ = run("--json", "tenants", "show", "team-c")
+    shown = json.loads(out)
+    assert shown["quota"] == {"maxEndpoints": 2}
+    assert shown["cert"]["subject"] == "CN=Modelport test CA"
+
+    assert run("bindings", "add", "team-c", "team-c-admins", "admin")[0] == 0
+    code, out, _ = run("bindings", "list", "team-c")
+    assert [line.split() for line in out.splitlines()] == [
+        ["GROUP", "ROLE"],
+        ["team-c-admins", "admin"],
+        ["team-c-users", "editor"],
+    ]
+    assert run("bindings", "remove", "team-c", "team-c-admins")[0] == 0
+
+    code, out, err = run("plans", "create", "gold", "--requests-per-minute", 600)
+    assert code == 0, err
+    assert Plan.objects.get(name="gold").requests_per_minute == 600
+    code, _, err = run("plans", "create", "gold")
+    assert code == 1 and "(plan_exists)" in err
+
+    assert run("tenants", "delete", "team-c")[0] == 0
+    assert "team-c" not in run("tenants", "list")[1].split()

@@ -29,14 +29,18 @@ def signed_in(page, live_server, make_user):
     return page
 
 
-def test_a_new_key_is_copied_and_fills_the_quickstart_of_its_endpoints(signed_in, live_server):
-    page = signed_in
+def create_scorer(page, live_server):
+    """Creates application `scorer` for endpoint iris on the applications page; the key shown."""
     page.goto(f"{live_server.url}/ui/t/demo/applications/")
     page.get_by_label("Name").fill("scorer")
     page.get_by_label("iris").check()
     page.get_by_role("button", name="Create application and key").click()
+    return page.locator("#issued-key").inner_text()
 
-    key = page.locator("#issued-key").inner_text()
+
+def test_a_new_key_is_copied_and_fills_the_quickstart_of_its_endpoints(signed_in, live_server):
+    page = signed_in
+    key = create_scorer(page, live_server)
     assert key.startswith("mpk_")
     page.get_by_role("button", name="Copy").click()
     # Headless Chromium has no clipboard permission: the key is selected for Ctrl+C instead.
@@ -55,11 +59,7 @@ def test_a_new_key_is_copied_and_fills_the_quickstart_of_its_endpoints(signed_in
 
 def test_reloading_the_page_that_showed_a_key_issues_no_other_key(signed_in, live_server):
     page = signed_in
-    page.goto(f"{live_server.url}/ui/t/demo/applications/")
-    page.get_by_label("Name").fill("scorer")
-    page.get_by_label("iris").check()
-    page.get_by_role("button", name="Create application and key").click()
-    first = page.locator("#issued-key").inner_text()
+    first = create_scorer(page, live_server)
 
     page.reload()
     assert page.url == f"{live_server.url}/ui/t/demo/applications/"
