@@ -235,6 +235,15 @@ def render_endpoint_manifests(endpoint, files=None):
     return render_template(files, context_for(endpoint))
 
 
+AUTH_TLS_SECRET_ANNOTATION = "nginx.ingress.kubernetes.io/auth-tls-secret"
+
+
+def verifies_client_certificates(obj):
+    """Whether the object is an Ingress that checks client certificates against a CA secret."""
+    annotations = obj["metadata"].get("annotations") or {}
+    return obj["kind"] == "Ingress" and AUTH_TLS_SECRET_ANNOTATION in annotations
+
+
 # Where each kind keeps its replica count: scaling patches these fields and nothing else.
 def replica_fields(obj):
     """The part of a rendered object that a scale changes, as a merge patch, or None."""

@@ -9,6 +9,11 @@ from django.db.models import F
 from django.utils import timezone
 
 from endpoints.models import Endpoint
+from endpoints.rendering import (
+    TemplateError,
+    render_endpoint_manifests,
+    verifies_client_certificates,
+)
 from endpoints.validation import parse_version_policy
 from models_store.models import ModelVersion, VersionState
 from portal.api.exceptions import Conflict
@@ -22,6 +27,25 @@ def schedule_reconcile(endpoint_pk):
     transaction.on_commit(lambda: reconcile_endpoint.delay(pk=endpoint_pk))
 
 
+def endpoints_verifying_clients(tenant):
+    """Names of the tenant's endpoints (those being deleted aside) whose serving template
+    publishes an ingress that checks client certificates against the tenant's CA."""
+    endpoints = (
+        Endpoint.objects.filter(tenant=tenant, deletion_requested_at__isnull=True)
+        .select_related("tenant", "serving")
+        .order_by("name")
+    )
+    names = []
+    for endpoint in endpoints:
+        try:
+            manifests = render_endpoint_manifests(endpoint)
+        except TemplateError:
+            continue  # nothing of it can be applied; its reconcile says why
+        if any(map(verifies_client_certificates, manifests)):
+            names.append(endpoint.name)
+    return names
+
+
 def model_warning(tenant, model_name):
     """The reference's warning when the endpoint points at a model the tenant has not uploaded.
     The model index answers (it follows storage, see workers/model_tasks.py)."""
@@ -29,6 +53,23 @@ def model_warning(tenant, model_name):
         tenant=tenant, name=model_name, state=VersionState.READY
     ).exists()
     return "" if present else f"{model_name} model is not available on the platform"
+
+
+def _no_room(tenant_name, count, limit):
+    """Why maxEndpoints refuses another endpoint. A platform admin may have lowered the limit
+    below the count (the endpoints stay), so say how many must go before one more fits."""
+    if limit == 0:
+        return (
+            f"Tenant {tenant_name!r} may have no endpoints (maxEndpoints is 0); ask a platform "
+            "admin for more."
+        )
+    excess = count - limit + 1
+    return (
+        f"Tenant {tenant_name!r} has {count} endpoint{'s' if count != 1 else ''}, counting those "
+        f"being deleted, and may have at most {limit} (maxEndpoints); delete "
+        f"{'one' if excess == 1 else excess} to make room for another, or ask a platform admin "
+        "for more."
+    )
 
 
 def create_endpoint(
@@ -58,12 +99,10 @@ def create_endpoint(
                 )
             raise Conflict("endpoint_exists", f"An endpoint called {name!r} already exists.")
         limit = locked.quota.get("maxEndpoints")
-        if limit is not None and Endpoint.objects.filter(tenant=locked).count() >= limit:
-            raise Conflict(
-                "endpoint_quota_exceeded",
-                f"Tenant {tenant.name!r} may have at most {limit} endpoints (maxEndpoints), "
-                "counting those being deleted; delete one or ask a platform admin for more.",
-            )
+        if limit is not None:
+            count = Endpoint.objects.filter(tenant=locked).count()
+            if count >= limit:
+                raise Conflict("endpoint_quota_exceeded", _no_room(tenant.name, count, limit))
         endpoint = Endpoint.objects.create(
             tenant=locked,
             name=name,

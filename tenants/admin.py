@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from rest_framework.exceptions import ValidationError
 
+from portal.api.exceptions import ApiError
 from tenants import services, validation
 from tenants.models import Tenant, TenantBinding
 
@@ -36,6 +37,18 @@ class TenantForm(forms.ModelForm):
     def clean_quota(self):
         return self._checked(validation.validate_quota, self.cleaned_data["quota"])
 
+    def clean(self):
+        cleaned = super().clean()
+        tenant = self.instance  # as stored: the form's values reach it only after clean()
+        if tenant.deletion_requested_at:
+            raise forms.ValidationError("This tenant is being deleted; it can't change.")
+        if tenant.ca_cert and cleaned.get("ca_cert") == "":
+            try:
+                services.refuse_ca_removal_in_use(tenant)
+            except ApiError as exc:
+                self.add_error("ca_cert", exc.message)
+        return cleaned
+
 
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
@@ -69,16 +82,24 @@ class TenantAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            obj.generation += 1
-        else:
-            obj.created_by = request.user
+            # A change is written by save_related, through the same service as the API's PATCH,
+            # once the inline bindings are saved: one new generation for both.
+            return
+        obj.created_by = request.user
         super().save_model(request, obj, form, change)
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
+        tenant = form.instance
         if not change:
-            services.bind_scope(form.instance)
-        services.schedule_reconcile(form.instance.pk)
+            services.bind_scope(tenant)
+            services.schedule_reconcile(tenant.pk)
+            return
+        services.update_tenant(
+            tenant,
+            {field: form.cleaned_data[field] for field in form.changed_data},
+            bindings_changed=any(formset.has_changed() for formset in formsets),
+        )
 
     @admin.action(description="Resync the selected tenants now")
     def resync(self, request, queryset):

@@ -5,6 +5,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from endpoints.services import endpoints_verifying_clients
 from portal.api.exceptions import Conflict
 from tenants.models import Role, Tenant, TenantBinding
 from workers.tasks import reconcile_tenant
@@ -52,6 +53,52 @@ def request_tenant_deletion(tenant):
             deletion_requested_at=now, generation=F("generation") + 1, updated_at=now
         )
     schedule_reconcile(tenant.pk)
+
+
+# What may change once a tenant exists; its name is its namespace and bucket.
+CHANGEABLE_FIELDS = ("scope", "ca_cert", "quota")
+
+
+@transaction.atomic
+def update_tenant(tenant, changes, *, bindings_changed=False):
+    """Set the fields in `changes` (some of CHANGEABLE_FIELDS): `quota` replaces the whole quota
+    object, `ca_cert` "" removes the CA. A change is a new generation for the worker, which
+    re-applies the ResourceQuota and the CA secret and prunes what is no longer rendered.
+    `bindings_changed` says the caller (the admin site's inline) already changed the bindings,
+    which need the same new generation. Returns the tenant as stored."""
+    unknown = set(changes) - set(CHANGEABLE_FIELDS)
+    if unknown:
+        raise ValueError(f"Tenant fields that can't change: {', '.join(sorted(unknown))}")
+    tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    if tenant.deletion_requested_at:
+        raise Conflict(
+            "tenant_deleting", f"Tenant {tenant.name!r} is being deleted; it can't change."
+        )
+    changed = [field for field, value in changes.items() if getattr(tenant, field) != value]
+    if "ca_cert" in changed and not changes["ca_cert"]:
+        refuse_ca_removal_in_use(tenant)
+    if not changed and not bindings_changed:
+        return tenant
+    for field in changed:
+        setattr(tenant, field, changes[field])
+    tenant.generation += 1  # the row is locked: no other writer can bump it meanwhile
+    tenant.save(update_fields=[*changed, "generation", "updated_at"])
+    schedule_reconcile(tenant.pk)
+    return tenant
+
+
+def refuse_ca_removal_in_use(tenant):
+    """The shipped serving templates publish an ingress that checks client certificates against
+    the tenant's CA secret, and ingress-nginx refuses every call to one whose secret is gone: the
+    CA can be replaced, but not removed while such endpoints exist."""
+    names = endpoints_verifying_clients(tenant)
+    if names:
+        raise Conflict(
+            "ca_in_use",
+            f"Endpoints of tenant {tenant.name!r} check client certificates against its CA at "
+            f"the cluster ingress ({', '.join(names)}); delete them first, or give a new CA "
+            "instead of removing it.",
+        )
 
 
 def request_resync(tenants):

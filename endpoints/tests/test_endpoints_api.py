@@ -330,6 +330,26 @@ def test_max_endpoints_is_enforced(editor_api, tenant):
     assert "at most 1" in response.json()["error"]["message"]
 
 
+def test_a_limit_lowered_below_the_count_keeps_the_endpoints_and_says_how_many_must_go(
+    editor_api, admin_api, make_endpoint
+):
+    for name in ("one", "two", "three"):
+        make_endpoint(name=name)
+    response = admin_api.patch("/tenants/test", {"quota": {"maxEndpoints": 1}}, format="json")
+    assert response.status_code == 200
+    assert Endpoint.objects.filter(deletion_requested_at__isnull=True).count() == 3
+    refused = create(editor_api, endpointName="four")
+    assert refused.status_code == 409
+    assert refused.json()["error"]["message"] == (
+        "Tenant 'test' has 3 endpoints, counting those being deleted, and may have at most 1 "
+        "(maxEndpoints); delete 3 to make room for another, or ask a platform admin for more."
+    )
+    admin_api.patch("/tenants/test", {"quota": {"maxEndpoints": 0}}, format="json")
+    assert create(editor_api, endpointName="four").json()["error"]["message"] == (
+        "Tenant 'test' may have no endpoints (maxEndpoints is 0); ask a platform admin for more."
+    )
+
+
 # --- who may do what ------------------------------------------------------------------------
 
 

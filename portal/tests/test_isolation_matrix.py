@@ -3,8 +3,10 @@
 Routes are discovered from the URLconf, so routes added later join the matrix by themselves. A
 route's kind comes from its view: AllowAny views are public; views under /tenants/<tenant>/ need
 the role `tenants.access.role_for_method` gives the method (viewers read, editors write, unless
-the view's `required_roles` says more); other routes are platform-wide (anyone signed in reads,
-platform admins write). The callers authenticate with real ID tokens from the test provider.
+the view's `required_roles` says more), or platform admins alone for the methods in the view's
+`platform_admin_methods` (members who see the tenant get a 403, others a 404); other routes are
+platform-wide (anyone signed in reads, platform admins write). The callers authenticate with
+real ID tokens from the test provider.
 
 Writes send an empty JSON body: a caller without the role must be refused before the body is
 looked at, and a caller with it gets past authorization (to a 400 or a 404 for a made-up object).
@@ -45,15 +47,16 @@ CALLERS = (
 )
 
 # fmt: off
-#                   platform tenant                  other          expired wrong  forged
-#                   admin    admin   editor  viewer  tenant  anon.  token   aud.   signature
+#                    platform tenant                  other          expired wrong  forged
+#                    admin    admin   editor  viewer  tenant  anon.  token   aud.   signature
 EXPECTED = {
-    "public":         (PUB,  PUB,    PUB,    PUB,    PUB,    PUB,   ANY,    ANY,   ANY),
-    "platform read":  (OK,   OK,     OK,     OK,     OK,     E401,  E401,   E401,  E401),
-    "platform write": (OK,   E403,   E403,   E403,   E403,   E401,  E401,   E401,  E401),
-    "tenant read":    (OK,   OK,     OK,     OK,     E404,   E401,  E401,   E401,  E401),
-    "tenant write":   (OK,   OK,     OK,     E403,   E404,   E401,  E401,   E401,  E401),
-    "tenant admin":   (OK,   OK,     E403,   E403,   E404,   E401,  E401,   E401,  E401),
+    "public":          (PUB,  PUB,    PUB,    PUB,    PUB,    PUB,   ANY,    ANY,   ANY),
+    "platform read":   (OK,   OK,     OK,     OK,     OK,     E401,  E401,   E401,  E401),
+    "platform write":  (OK,   E403,   E403,   E403,   E403,   E401,  E401,   E401,  E401),
+    "tenant read":     (OK,   OK,     OK,     OK,     E404,   E401,  E401,   E401,  E401),
+    "tenant write":    (OK,   OK,     OK,     E403,   E404,   E401,  E401,   E401,  E401),
+    "tenant admin":    (OK,   OK,     E403,   E403,   E404,   E401,  E401,   E401,  E401),
+    "tenant platform": (OK,   E403,   E403,   E403,   E404,   E401,  E401,   E401,  E401),
 }
 # fmt: on
 TENANT_KIND = {Role.VIEWER: "tenant read", Role.EDITOR: "tenant write", Role.ADMIN: "tenant admin"}
@@ -89,6 +92,8 @@ def kind_of(method, route, view):
     if any(p is AllowAny for p in view.permission_classes):
         return "public"
     if "<str:tenant>" in route or "<tenant>" in route:
+        if method in getattr(view, "platform_admin_methods", ()):
+            return "tenant platform"
         return TENANT_KIND[role_for_method(method, getattr(view, "required_roles", None))]
     return "platform read" if method == "GET" else "platform write"
 
@@ -112,6 +117,7 @@ def test_the_matrix_sees_the_routes_we_know_of_with_their_kinds():
         ("POST", "/tenants"): "platform write",
         ("DELETE", "/tenants"): "platform write",
         ("GET", "/tenants/<str:tenant>"): "tenant read",
+        ("PATCH", "/tenants/<str:tenant>"): "tenant platform",
         ("GET", "/tenants/<str:tenant>/bindings"): "tenant read",
         ("POST", "/tenants/<str:tenant>/bindings"): "tenant admin",
         ("DELETE", "/tenants/<str:tenant>/bindings"): "tenant admin",

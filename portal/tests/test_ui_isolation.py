@@ -2,14 +2,16 @@
 as test_isolation_matrix.py does for the API.
 
 Routes are discovered from the URLconf, so pages added later join the matrix by themselves. A
-route's kind comes from its URL and its view: routes under /ui/t/<tenant>/ are tenant pages;
-views marked `platform_admins_only` are for platform admins; the rest are for anyone signed in.
+route's kind comes from its URL and its view: routes under /ui/t/<tenant>/ are tenant pages, and
+those among them marked `platform_admins_only` are a tenant's pages for platform admins alone;
+other views so marked are for platform admins; the rest are for anyone signed in.
 Which methods a route takes comes from its view's `post_only` / `read_only` mark (both, if it has
 neither), and the matrix checks the marks are true.
 
 The callers: signed out (sent to sign in), a stranger (an admin of another tenant: team-a's
 pages are not found), a viewer of team-a (reads, or a 404 for a made-up name; every write
-refused) and a platform admin (anything short of a refusal or a server error). Writes send a form
+refused, and a 403 on a page for platform admins alone) and a platform admin (anything short of
+a refusal or a server error). Writes send a form
 that would change something for a caller allowed to (the last test checks it does), and a refused
 write must leave every tenant's rows as they were. No page a caller gets, refused or not, names
 another tenant's endpoints, models or groups.
@@ -23,6 +25,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.resolvers import RoutePattern
 
+from conftest import make_certificate
 from endpoints.models import Endpoint, ServingTemplate
 from models_store.models import ModelVersion
 from tenants.models import Tenant, TenantBinding
@@ -42,7 +45,7 @@ TEAM_A_PRIVATE = ("a-fraud-scorer", "a-private-model", "team-a-viewers", "team-a
 TEAM_B_PRIVATE = ("b-churn-scorer", "b-churn-model", "team-b-admins", "team-b-editors")
 
 # A form that changes something wherever it is allowed: a binding, replicas, a new tenant or
-# endpoint, the typed confirmation of a deletion.
+# endpoint, the typed confirmation of a deletion, a quota, a CA certificate.
 HOSTILE_FORM = {
     "group": "intruders",
     "role": "admin",
@@ -55,6 +58,8 @@ HOSTILE_FORM = {
     "servingName": "mlserver",
     "subjectName": "intruder",
     "policy": "latest",
+    "maxEndpoints": "1",
+    "cert": make_certificate(),
 }
 
 
@@ -78,6 +83,8 @@ def ui_routes():
 
 def kind_of(route, view):
     if "<str:tenant>" in route:
+        if getattr(view, "platform_admins_only", False):
+            return "tenant, platform admins"
         return "tenant"
     if getattr(view, "platform_admins_only", False):
         return "platform admin"
@@ -126,6 +133,8 @@ def test_the_matrix_sees_the_routes_we_know_of_with_their_kinds_and_methods():
         "tenant-status": ("tenant", ("GET",)),
         "binding-add": ("tenant", ("POST",)),
         "binding-remove": ("tenant", ("POST",)),
+        "tenant-quota": ("tenant, platform admins", ("POST",)),
+        "tenant-certificate": ("tenant, platform admins", ("POST",)),
     }.items():
         assert seen.get(name) == expected, name
 
@@ -200,6 +209,8 @@ def expectation(kind, caller, method, view):
         return {302}
     if caller == "platform admin":
         return None
+    if kind == "tenant, platform admins":
+        return {404} if caller == "stranger" else {403}
     if kind == "tenant":
         if caller == "stranger":
             return {404}
@@ -250,7 +261,17 @@ def test_unmarked_routes_answer_both_methods(world):
             assert admin.get(concrete(route)).status_code != 405, name
 
 
-@pytest.mark.parametrize("name", ["binding-add", "endpoint-scale", "tenant-delete", "tenants"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "binding-add",
+        "endpoint-scale",
+        "tenant-delete",
+        "tenants",
+        "tenant-quota",
+        "tenant-certificate",
+    ],
+)
 def test_the_hostile_form_changes_things_for_those_allowed(world, name):
     """Else "a refused form changed nothing" would prove nothing."""
     route = next(route for route, route_name, _ in ROUTES if route_name == name)

@@ -56,12 +56,15 @@ def read_only(view):
 
 def platform_admins_only(action):
     """Refuse anyone but platform admins with the API's 403 ("Only platform admins can
-    <action>."). Goes under `@page`, which turns the refusal into the error page; marked so that
-    the UI isolation test knows the route is not for tenant members."""
+    <action>."). Under a tenant's URL, a tenant the caller can't see is a 404 first, as in the
+    API. Goes under `@page`, which turns the refusal into the error page; marked so that the UI
+    isolation test knows the route is not for tenant members."""
 
     def decorate(view):
         @functools.wraps(view)
         def wrapper(request, *args, **kwargs):
+            if "tenant" in kwargs:
+                get_tenant(request.user, kwargs["tenant"])
             require_platform_admin(request.user, action)
             return view(request, *args, **kwargs)
 

@@ -1,6 +1,7 @@
 """Tenant pages: the platform admins' list of tenants (create, delete), and each tenant's Settings
-tab (live phase, quota and usage, group bindings). Every change goes through the serializers and
-services the API uses, so the rules and the messages are the same."""
+tab (live phase, quota and usage, group bindings; platform admins also change the quota and the
+CA certificate there). Every change goes through the serializers and services the API uses, so
+the rules and the messages are the same."""
 
 from django.contrib import messages
 from django.db.models import Count
@@ -11,16 +12,18 @@ from endpoints.models import Endpoint
 from portal.api.exceptions import NotFound
 from portal.ui.pages import TenantPage, attempt, page, platform_admins_only, post_only, read_only
 from tenants import services, validation
+from tenants.access import is_platform_admin
 from tenants.api.serializers import (
     BindingSerializer,
     TenantCreateSerializer,
     TenantDeleteSerializer,
+    TenantUpdateSerializer,
     UnbindSerializer,
 )
 from tenants.models import Phase, Role, Tenant
 
-# The quota inputs of the create form: (quota key, label, example). The GPU count becomes the
-# key requests.<vendor>/gpu with the vendor the form names.
+# The quota inputs of the create and edit forms: (quota key, label, example). The GPU count
+# becomes the key requests.<vendor>/gpu with the vendor the form names.
 QUOTA_FIELDS = (
     ("maxEndpoints", "Endpoints at most", "5"),
     ("maxStorageBytes", "Model storage, bytes", "10737418240"),
@@ -49,7 +52,8 @@ def _number_or_text(raw):
 
 
 def quota_from(form):
-    """The quota object the API takes, from the create form; empty inputs are left out."""
+    """The quota object the API takes, from the create or edit form; empty inputs are left
+    out."""
     quota = {}
     for key, _, _ in QUOTA_FIELDS:
         value = form.get(key, "").strip()
@@ -63,6 +67,20 @@ def quota_from(form):
         else:
             quota[key] = value
     return quota
+
+
+def form_from_quota(quota):
+    """The quota inputs filled in from a stored quota: the inverse of quota_from, which the edit
+    form starts from. None when the form can't show the quota (GPUs of more than one vendor):
+    saving it would drop the others."""
+    gpus = [key for key in quota if validation.GPU_QUOTA.match(key)]
+    if len(gpus) > 1:
+        return None
+    form = {key: str(value) for key, value in quota.items() if key not in gpus}
+    for key in gpus:
+        form["gpu"] = str(quota[key])
+        form["gpu_vendor"] = key.removeprefix("requests.").removesuffix("/gpu")
+    return form
 
 
 def certificate_from(request):
@@ -193,12 +211,15 @@ def _polling(tenant):
     return tenant.phase != Phase.READY or tenant.deletion_requested_at is not None
 
 
-@read_only
-@page
-def tenant_settings(request, tenant):
-    context = TenantPage(request, tenant)
+def _settings_page(request, context, *, quota_form=None, cert="", fields=None):
+    """The Settings tab; after a refused change, with the input that was refused (`quota_form`
+    or `cert`) and the messages for its fields."""
     tenant = context.tenant
+    fields = fields or {}
     endpoint_count = Endpoint.objects.filter(tenant=tenant).count()
+    manage = is_platform_admin(request.user) and not tenant.deletion_requested_at
+    if quota_form is None:
+        quota_form = form_from_quota(tenant.quota)
     return render(
         request,
         "ui/tenant_settings.html",
@@ -210,8 +231,61 @@ def tenant_settings(request, tenant):
             endpoint_count=endpoint_count,
             bindings=tenant.bindings.order_by("group"),
             roles=Role.values,
+            can_manage=manage,
+            fields=fields,
+            cert=cert,
+            quota_editable=quota_form is not None,
+            quota_rows=quota_rows(quota_form or {}, fields) if manage else [],
+            gpu_vendor=(quota_form or {}).get("gpu_vendor", DEFAULT_GPU_VENDOR),
         ),
     )
+
+
+@read_only
+@page
+def tenant_settings(request, tenant):
+    return _settings_page(request, TenantPage(request, tenant))
+
+
+@post_only
+@page
+@platform_admins_only("change tenants")
+def tenant_quota(request, tenant):
+    """The whole quota, replaced by the edit form's (empty inputs are limits removed)."""
+    context = TenantPage(request, tenant)
+
+    def change():
+        quota = _validated(TenantUpdateSerializer, {"quota": quota_from(request.POST)})["quota"]
+        services.update_tenant(context.tenant, {"quota": quota})
+
+    outcome = attempt(request, change, success=f"Quota of {context.tenant.name} saved.")
+    if outcome.ok:
+        return _back(context.tenant.name)
+    return _settings_page(request, context, quota_form=request.POST, fields=outcome.fields)
+
+
+@post_only
+@page
+@platform_admins_only("change tenants")
+def tenant_certificate(request, tenant):
+    """Replace the CA certificate (pasted or as a file), or remove it (`remove` in the form)."""
+    context = TenantPage(request, tenant)
+    remove = "remove" in request.POST
+
+    def change():
+        cert = "" if remove else certificate_from(request)
+        if not cert and not remove:
+            raise ValidationError({"cert": ["Paste the CA certificate's PEM or choose its file."]})
+        pem = _validated(TenantUpdateSerializer, {"cert": cert})["cert"]
+        services.update_tenant(context.tenant, {"ca_cert": pem})
+
+    name = context.tenant.name
+    success = f"CA certificate of {name} removed." if remove else f"CA certificate of {name} saved."
+    outcome = attempt(request, change, success=success)
+    if outcome.ok:
+        return _back(name)
+    cert = "" if remove else request.POST.get("cert", "")
+    return _settings_page(request, context, cert=cert, fields=outcome.fields)
 
 
 @read_only

@@ -30,6 +30,33 @@ class TenantCreateSerializer(serializers.Serializer):
         return validation.validate_quota(value)
 
 
+class TenantUpdateSerializer(serializers.Serializer):
+    """{"quota": {...}} and/or {"cert": "<base64 PEM or PEM>" | ""}. The quota replaces the whole
+    quota object (keys left out are limits removed); an empty cert removes the CA."""
+
+    quota = serializers.JSONField(
+        required=False,
+        help_text="The whole new quota, as at creation; {} removes every limit.",
+    )
+    cert = serializers.JSONField(
+        required=False,
+        help_text='Base64 of the PEM of the new CA (a PEM is accepted too); "" removes the CA.',
+    )
+
+    def validate_quota(self, value):
+        return validation.validate_quota(value)
+
+    def validate_cert(self, value):
+        return validation.parse_ca_certificate(value)
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError(
+                'Give the quota, the cert or both; for example {"quota": {"maxEndpoints": 5}}.'
+            )
+        return attrs
+
+
 class BindingSerializer(serializers.Serializer):
     """{"group": "<OIDC group>", "role": "viewer" | "editor" | "admin"}."""
 

@@ -9,6 +9,7 @@ from tenants.api.serializers import (
     BindingSerializer,
     TenantCreateSerializer,
     TenantDeleteSerializer,
+    TenantUpdateSerializer,
     UnbindSerializer,
     tenant_detail,
 )
@@ -56,11 +57,43 @@ class TenantsView(ApiView):
         return envelope("DELETED", {"name": tenant.name})
 
 
+# API field name -> model field name, for the fields PATCH may change.
+UPDATE_FIELDS = {"quota": "quota", "cert": "ca_cert"}
+
+
+def _detail_queryset():
+    return Tenant.objects.select_related("created_by").prefetch_related("bindings")
+
+
 class TenantDetailView(ApiView):
+    # Methods for platform admins alone, whatever the caller's role in the tenant; the isolation
+    # test matrix reads the same attribute.
+    platform_admin_methods = ("PATCH",)
+
     @extend_schema(summary="A tenant: phase, message, quota, bindings")
     def get(self, request, tenant):
-        queryset = Tenant.objects.select_related("created_by").prefetch_related("bindings")
+        queryset = _detail_queryset()
         return envelope("OK", tenant_detail(get_tenant(request.user, tenant, queryset=queryset)))
+
+    @extend_schema(
+        summary="Change a tenant's quota or CA certificate (platform admins)",
+        description=(
+            "The quota replaces the whole quota object: keys left out are limits removed. An "
+            'empty cert ("") removes the CA. Lowering maxEndpoints below the number of endpoints '
+            "keeps them, and refuses new ones until the tenant is under the limit."
+        ),
+        request=TenantUpdateSerializer,
+    )
+    def patch(self, request, tenant):
+        # A tenant the caller can't see is a 404, as for every tenant URL; only then the 403.
+        tenant = get_tenant(request.user, tenant)
+        require_platform_admin(request.user, "change tenants")
+        self.reject_unknown_fields(request.data, TenantUpdateSerializer().fields)
+        serializer = TenantUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        changes = {UPDATE_FIELDS[key]: value for key, value in serializer.validated_data.items()}
+        services.update_tenant(tenant, changes)
+        return envelope("PATCHED", tenant_detail(_detail_queryset().get(pk=tenant.pk)))
 
 
 class TenantScopedView(ApiView):

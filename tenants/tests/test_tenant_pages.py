@@ -349,3 +349,185 @@ def test_strangers_do_not_find_the_settings(browser_for, make_user, team_a):
     refused = stranger.post("/ui/t/team-a/settings/bindings", {"group": "mine", "role": "admin"})
     assert refused.status_code == 404
     assert "mine" not in dict(bindings_of(team_a))
+
+
+# --- the Settings tab: quota and CA certificate, for platform admins --------------------------
+
+
+def quota_inputs(response):
+    return {row["key"]: row["value"] for row in response.context["quota_rows"]}
+
+
+def test_platform_admins_get_the_quota_form_filled_in_with_the_current_quota(admin_page, team_a):
+    Tenant.objects.filter(pk=team_a.pk).update(
+        quota={"maxEndpoints": 3, "limits.cpu": "4", "requests.amd.com/gpu": "2"}
+    )
+    response = admin_page.get("/ui/t/team-a/settings/")
+    assert quota_inputs(response) == {
+        "maxEndpoints": "3",
+        "maxStorageBytes": "",
+        "requests.cpu": "",
+        "limits.cpu": "4",
+        "requests.memory": "",
+        "limits.memory": "",
+        "gpu": "2",
+    }
+    page = text_of(response)
+    assert "Edit quota" in page and 'name="gpu_vendor" value="amd.com"' in page
+    assert 'action="/ui/t/team-a/settings/quota"' in page
+    assert "Add a CA certificate" in page
+    assert "Remove the CA certificate" not in page  # there is none to remove
+
+
+@pytest.mark.parametrize("role", ["admin", "editor", "viewer"])
+def test_members_see_neither_form_and_are_refused_if_they_post(member_page, team_a, ca_pem, role):
+    page = member_page(role)
+    shown = text_of(page.get("/ui/t/team-a/settings/"))
+    assert "Edit quota" not in shown and "CA certificate</summary>" not in shown
+    for url, data in [
+        ("/ui/t/team-a/settings/quota", {"maxEndpoints": "100"}),
+        ("/ui/t/team-a/settings/certificate", {"cert": ca_pem}),
+        ("/ui/t/team-a/settings/certificate", {"remove": "1"}),
+    ]:
+        refused = page.post(url, data)
+        assert refused.status_code == 403
+        assert "Only platform admins can change tenants." in text_of(refused)
+    team_a.refresh_from_db()
+    assert (team_a.quota, team_a.ca_cert, team_a.generation) == (
+        {"maxEndpoints": 3, "limits.cpu": "4"},
+        "",
+        1,
+    )
+
+
+def test_strangers_do_not_find_the_quota_and_certificate_forms(browser_for, make_user, team_a):
+    stranger = browser_for(make_user("mallory", groups=["elsewhere"]))
+    for url in ("/ui/t/team-a/settings/quota", "/ui/t/team-a/settings/certificate"):
+        assert stranger.post(url, {"maxEndpoints": "1"}).status_code == 404
+
+
+def test_an_admin_replaces_the_quota_from_the_form(
+    admin_page, team_a, django_capture_on_commit_callbacks
+):
+    data = {"maxEndpoints": "1", "requests.memory": "1Gi", "gpu": "1", "gpu_vendor": "nvidia.com"}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_page.post("/ui/t/team-a/settings/quota", data, follow=True)
+    assert response.redirect_chain[-1][0] == "/ui/t/team-a/settings/"
+    assert messages_of(response) == ["Quota of team-a saved."]
+    team_a.refresh_from_db()
+    # limits.cpu was left empty: that limit is gone.
+    assert team_a.quota == {
+        "maxEndpoints": 1,
+        "requests.memory": "1Gi",
+        "requests.nvidia.com/gpu": "1",
+    }
+    assert (team_a.generation, team_a.observed_generation) == (2, 2)
+    assert quota_inputs(response)["requests.memory"] == "1Gi"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"requests.cpu": "lots"}, "requests.cpu", "must be a Kubernetes quantity"),
+        ({"requests.cpu": "8"}, "requests.cpu", "must not exceed limits.cpu"),
+        ({"maxEndpoints": "-1"}, "maxEndpoints", "whole number, 0 or more"),
+        ({"gpu": "0.5"}, "gpu", "whole number of devices"),
+    ],
+)
+def test_a_bad_quota_is_explained_beside_the_field_and_nothing_changes(
+    admin_page, team_a, changes, field, message
+):
+    data = {"maxEndpoints": "3", "limits.cpu": "4", **changes}
+    response = admin_page.post("/ui/t/team-a/settings/quota", data)
+    assert response.status_code == 200
+    assert message in " ".join(messages_of(response))
+    shown = next(row["errors"] for row in response.context["quota_rows"] if row["key"] == field)
+    assert message in " ".join(shown)
+    assert f'<span class="field-error">{shown[0]}' in text_of(response)
+    assert quota_inputs(response)[field] == changes[field]  # what was typed, to correct it
+    assert '<details class="manage" open>' in text_of(response)
+    team_a.refresh_from_db()
+    assert (team_a.quota, team_a.generation) == ({"maxEndpoints": 3, "limits.cpu": "4"}, 1)
+
+
+def test_a_quota_with_gpus_of_two_vendors_is_not_offered_in_the_form(admin_page, team_a):
+    Tenant.objects.filter(pk=team_a.pk).update(
+        quota={"requests.nvidia.com/gpu": "1", "requests.amd.com/gpu": "1"}
+    )
+    response = admin_page.get("/ui/t/team-a/settings/")
+    page = text_of(response)
+    assert "Edit quota" not in page
+    assert "GPUs of more than one vendor" in page and "PATCH /tenants/team-a" in page
+
+
+def test_an_admin_adds_replaces_and_removes_the_ca_certificate(admin_page, team_a, ca_pem):
+    url = "/ui/t/team-a/settings/certificate"
+    response = admin_page.post(url, {"cert": ca_pem}, follow=True)
+    assert response.redirect_chain[-1][0] == "/ui/t/team-a/settings/"
+    assert messages_of(response) == ["CA certificate of team-a saved."]
+    assert "Modelport test CA" in text_of(response)
+    assert "Remove the CA certificate" in text_of(response)
+
+    other = make_certificate()
+    upload = SimpleUploadedFile("ca.pem", other.encode())
+    response = admin_page.post(url, {"cert_file": upload}, follow=True)
+    assert messages_of(response) == ["CA certificate of team-a saved."]
+    team_a.refresh_from_db()
+    assert team_a.ca_cert.strip() == other.strip()
+
+    response = admin_page.post(url, {"remove": "1"}, follow=True)
+    assert messages_of(response) == ["CA certificate of team-a removed."]
+    team_a.refresh_from_db()
+    assert (team_a.ca_cert, team_a.generation) == ("", 4)
+    assert "Add a CA certificate" in text_of(response)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"cert": ""}, "cert: Paste the CA certificate's PEM or choose its file."),
+        ({"cert": "not a certificate"}, "cert: cert is not valid base64 of a PEM certificate."),
+        ({"cert": "@ca-leaf"}, "is not a CA certificate"),
+    ],
+)
+def test_a_bad_certificate_is_explained_beside_the_field(admin_page, team_a, data, message):
+    if data["cert"] == "@ca-leaf":
+        data = {"cert": make_certificate(ca=False)}
+    response = admin_page.post("/ui/t/team-a/settings/certificate", data)
+    assert response.status_code == 200
+    assert message in messages_of(response)[0]
+    assert response.context["fields"]["cert"]
+    assert f'<span class="field-error">{response.context["fields"]["cert"][0]}' in text_of(response)
+    # The quota form still shows the stored quota, not the certificate form's input.
+    assert quota_inputs(response)["maxEndpoints"] == "3"
+    team_a.refresh_from_db()
+    assert (team_a.ca_cert, team_a.generation) == ("", 1)
+
+
+def test_a_ca_that_endpoints_verify_clients_against_is_not_removed(admin_page, team_a, ca_pem):
+    Tenant.objects.filter(pk=team_a.pk).update(ca_cert=ca_pem)
+    Endpoint.objects.create(
+        tenant=team_a,
+        name="scorer",
+        model_name="m",
+        serving=ServingTemplate.objects.get(name="mlserver"),
+        subject_name="c",
+    )
+    response = admin_page.post("/ui/t/team-a/settings/certificate", {"remove": "1"})
+    assert response.status_code == 200
+    assert messages_of(response) == [
+        "Endpoints of tenant 'team-a' check client certificates against its CA at the cluster "
+        "ingress (scorer); delete them first, or give a new CA instead of removing it."
+    ]
+    team_a.refresh_from_db()
+    assert team_a.ca_cert == ca_pem
+
+
+def test_a_tenant_being_deleted_offers_no_forms_and_refuses_changes(admin_page, team_a):
+    admin_page.post("/ui/tenants/team-a/delete", {"confirm": "team-a"})
+    page = text_of(admin_page.get("/ui/t/team-a/settings/"))
+    assert "Edit quota" not in page and "Add a CA certificate" not in page
+    response = admin_page.post("/ui/t/team-a/settings/quota", {"maxEndpoints": "9"})
+    assert messages_of(response) == ["Tenant 'team-a' is being deleted; it can't change."]
+    team_a.refresh_from_db()
+    assert team_a.quota == {"maxEndpoints": 3, "limits.cpu": "4"}

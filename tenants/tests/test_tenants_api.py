@@ -1,8 +1,10 @@
 import base64
 
 import pytest
+from django.utils.timezone import now
 
 from conftest import make_certificate
+from endpoints.models import Endpoint, ServingTemplate
 from tenants.models import Phase, Tenant, TenantBinding
 
 
@@ -224,3 +226,190 @@ def test_the_list_is_paginated_with_a_constant_number_of_queries(
     second = admin_api.get(first["pagination"]["next"]).json()
     assert second["data"]["tenants"][-1] == "tenant-149"
     assert second["pagination"]["next"] is None
+
+
+# --- changing a tenant ----------------------------------------------------------------------
+
+
+def patch(api, body, name="team-a"):
+    return api.patch(f"/tenants/{name}", body, format="json")
+
+
+def test_a_new_quota_replaces_the_whole_quota_and_is_reconciled(
+    admin_api, tenant, django_capture_on_commit_callbacks
+):
+    Tenant.objects.filter(pk=tenant.pk).update(quota={"maxEndpoints": 3, "limits.cpu": "4"})
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = patch(admin_api, {"quota": {"maxEndpoints": 5, "requests.memory": "1Gi"}})
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["status"] == "PATCHED"
+    assert body["data"]["quota"] == {"maxEndpoints": 5, "requests.memory": "1Gi"}
+    assert body["data"]["name"] == "team-a"
+    assert body["data"]["generation"] == 2
+    assert len(callbacks) == 1
+    tenant.refresh_from_db()
+    assert tenant.quota == {"maxEndpoints": 5, "requests.memory": "1Gi"}
+    assert (tenant.phase, tenant.observed_generation) == (Phase.READY, 2)
+
+
+def test_an_empty_quota_removes_every_limit(admin_api, tenant):
+    Tenant.objects.filter(pk=tenant.pk).update(quota={"maxEndpoints": 3})
+    response = patch(admin_api, {"quota": {}})
+    assert response.json()["data"]["quota"] == {}
+
+
+def test_the_cert_may_be_replaced_as_base64_or_pem_and_removed(admin_api, tenant, ca_pem):
+    response = patch(admin_api, {"cert": b64(ca_pem)})
+    assert response.status_code == 200
+    assert response.json()["data"]["cert"]["subject"] == "CN=Modelport test CA"
+    other = make_certificate()
+    assert patch(admin_api, {"cert": other}).status_code == 200
+    tenant.refresh_from_db()
+    assert tenant.ca_cert.strip() == other.strip()
+
+    response = patch(admin_api, {"cert": ""})
+    assert response.status_code == 200
+    assert response.json()["data"]["cert"] is None
+    tenant.refresh_from_db()
+    assert (tenant.ca_cert, tenant.generation) == ("", 4)
+
+
+def test_quota_and_cert_change_together_in_one_generation(admin_api, tenant, ca_pem):
+    response = patch(admin_api, {"quota": {"maxEndpoints": 1}, "cert": b64(ca_pem)})
+    data = response.json()["data"]
+    assert (data["quota"], data["generation"]) == ({"maxEndpoints": 1}, 2)
+    assert data["cert"] is not None
+
+
+def test_a_patch_that_changes_nothing_is_not_a_new_generation(
+    admin_api, tenant, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = patch(admin_api, {"quota": {}, "cert": ""})
+    assert response.status_code == 200
+    assert response.json()["data"]["generation"] == 1
+    assert callbacks == []
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"quota": "lots"}, "quota"),
+        ({"quota": {"maxEndpoints": -1}}, "quota"),
+        ({"quota": {"requests.cpu": "8", "limits.cpu": "4"}}, "quota"),
+        ({"quota": {"cpu": "1"}}, "quota"),
+        ({"quota": None}, "quota"),
+        ({"cert": "not base64!"}, "cert"),
+        ({"cert": b64("hello")}, "cert"),
+        ({"cert": 5}, "cert"),
+    ],
+)
+def test_a_bad_change_is_refused_and_names_the_field(admin_api, tenant, body, field):
+    response = patch(admin_api, body)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert field in error["fields"]
+    assert error["message"].startswith(field)
+    tenant.refresh_from_db()
+    assert (tenant.quota, tenant.generation) == ({}, 1)
+
+
+def test_a_leaf_certificate_is_not_a_ca(admin_api, tenant):
+    response = patch(admin_api, {"cert": make_certificate(ca=False)})
+    assert response.status_code == 400
+    assert "not a CA certificate" in response.json()["error"]["fields"]["cert"][0]
+
+
+def test_an_empty_change_says_what_to_send(admin_api, tenant):
+    response = patch(admin_api, {})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert error["message"] == (
+        'Give the quota, the cert or both; for example {"quota": {"maxEndpoints": 5}}.'
+    )
+
+
+def test_a_change_with_an_unknown_field_is_refused(admin_api, tenant):
+    response = patch(admin_api, {"quota": {}, "scope": "other-group"})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "unknown_field"
+    assert error["message"] == "Unknown field 'scope'; expected some of: cert, quota."
+    tenant.refresh_from_db()
+    assert tenant.scope == "group-a"
+
+
+def test_a_tenant_being_deleted_cannot_change(admin_api, tenant):
+    admin_api.delete("/tenants", {"name": "team-a"}, format="json")
+    response = patch(admin_api, {"quota": {"maxEndpoints": 1}})
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "tenant_deleting"
+    tenant.refresh_from_db()
+    assert tenant.quota == {}
+
+
+def test_changing_an_unknown_tenant_is_not_found(admin_api):
+    response = patch(admin_api, {"quota": {}}, name="nobody")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "tenant_not_found"
+
+
+@pytest.mark.parametrize("role", ["admin", "editor", "viewer"])
+def test_members_may_not_change_their_tenant(make_user, client_for, tenant, role):
+    TenantBinding.objects.create(tenant=tenant, group=f"team-a-{role}s", role=role)
+    member = client_for(make_user("bob", groups=[f"team-a-{role}s"]))
+    response = patch(member, {"quota": {"maxEndpoints": 100}})
+    assert response.status_code == 403
+    assert response.json()["error"] == {
+        "code": "permission_denied",
+        "message": "Only platform admins can change tenants.",
+        "fields": {},
+    }
+    tenant.refresh_from_db()
+    assert tenant.quota == {}
+
+
+def test_strangers_do_not_learn_that_the_tenant_exists(make_user, client_for, tenant):
+    stranger = client_for(make_user("eve", groups=["group-b"]))
+    for name in ("team-a", "nobody"):
+        response = patch(stranger, {"quota": {}}, name=name)
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "tenant_not_found"
+
+
+def endpoint_in(tenant, name, serving):
+    return Endpoint.objects.create(
+        tenant=tenant,
+        name=name,
+        model_name="m",
+        serving=ServingTemplate.objects.get(name=serving),
+        subject_name="client",
+    )
+
+
+def test_the_cert_cannot_be_removed_while_endpoints_verify_clients_against_it(
+    admin_api, tenant, ca_pem
+):
+    Tenant.objects.filter(pk=tenant.pk).update(ca_cert=ca_pem)
+    endpoint_in(tenant, "scorer", "mlserver")
+    endpoint_in(tenant, "ranker", "tf-serving")
+    endpoint_in(tenant, "kserved", "kserve")  # no ingress of its own: no client certificates
+    response = patch(admin_api, {"cert": ""})
+    assert response.status_code == 409
+    assert response.json()["error"] == {
+        "code": "ca_in_use",
+        "message": (
+            "Endpoints of tenant 'team-a' check client certificates against its CA at the cluster "
+            "ingress (ranker, scorer); delete them first, or give a new CA instead of removing it."
+        ),
+        "fields": {},
+    }
+    tenant.refresh_from_db()
+    assert (tenant.ca_cert, tenant.generation) == (ca_pem, 1)
+    # Replacing it is fine, and so is removing it once only endpoints being deleted use it.
+    assert patch(admin_api, {"cert": make_certificate()}).status_code == 200
+    Endpoint.objects.filter(name__in=["scorer", "ranker"]).update(deletion_requested_at=now())
+    assert patch(admin_api, {"cert": ""}).status_code == 200

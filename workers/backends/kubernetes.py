@@ -1,6 +1,11 @@
 from django.conf import settings
 
-from endpoints.rendering import TemplateError, render_endpoint_manifests, replica_fields
+from endpoints.rendering import (
+    TemplateError,
+    render_endpoint_manifests,
+    replica_fields,
+    verifies_client_certificates,
+)
 from workers.backends import EndpointObject, TenantSurvey
 from workers.backends.kube import get_kube_client
 from workers.errors import PermanentError, TransientError
@@ -17,15 +22,8 @@ from workers.manifests import (
 )
 from workers.pod_status import summarize_endpoints
 
-AUTH_TLS_SECRET_ANNOTATION = "nginx.ingress.kubernetes.io/auth-tls-secret"
-
 # The kinds a tenant's namespace holds besides the namespace itself; pruning looks at these.
 TENANT_KINDS = ("ResourceQuota", "LimitRange", "NetworkPolicy", "Role", "RoleBinding", "Secret")
-
-
-def _verifies_client_certificates(manifest):
-    annotations = manifest["metadata"].get("annotations") or {}
-    return manifest["kind"] == "Ingress" and AUTH_TLS_SECRET_ANNOTATION in annotations
 
 
 def _key(manifest):
@@ -117,7 +115,7 @@ class KubernetesOrchestrator:
             manifests = render_endpoint_manifests(endpoint)
         except TemplateError as exc:
             raise PermanentError(f"Serving template {endpoint.serving.name}: {exc}") from exc
-        if not endpoint.tenant.ca_cert and any(map(_verifies_client_certificates, manifests)):
+        if not endpoint.tenant.ca_cert and any(map(verifies_client_certificates, manifests)):
             # ingress-nginx denies every request to a location whose CA secret is missing: say
             # why now rather than publish an endpoint nobody can call.
             raise PermanentError(

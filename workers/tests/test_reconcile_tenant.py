@@ -5,7 +5,9 @@ import base64
 
 import pytest
 
+from conftest import make_certificate
 from tenants.models import Phase, Tenant, TenantBinding
+from tenants.services import update_tenant
 from workers.manifests import role_binding_name
 from workers.tasks import reconcile_tenant, resync
 
@@ -139,6 +141,57 @@ def test_objects_no_longer_rendered_are_pruned(kube, s3, tenant):
     assert kube.get_object("RoleBinding", "team-a", role_binding_name("editor", "group-a")) is None
     assert kube.get_object("RoleBinding", "team-a", role_binding_name("viewer", "group-a"))
     assert tenant.observed_generation == 2
+
+
+# --- a changed tenant: what the API's PATCH (and the admin site) ask for ---------------------
+
+
+def change(tenant, django_capture_on_commit_callbacks, **changes):
+    """Change the tenant through the service and run the reconcile it schedules on commit."""
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        update_tenant(tenant, changes)
+    assert len(callbacks) == 1
+    tenant.refresh_from_db()
+    return tenant
+
+
+def test_a_changed_quota_drops_the_keys_it_no_longer_has(
+    kube, s3, tenant, django_capture_on_commit_callbacks
+):
+    reconcile(tenant)
+    change(
+        tenant,
+        django_capture_on_commit_callbacks,
+        quota={"maxEndpoints": 3, "limits.cpu": "6", "requests.nvidia.com/gpu": "2"},
+    )
+    quota = kube.get_object("ResourceQuota", "team-a", "modelport-quota")
+    assert quota["spec"]["hard"] == {"limits.cpu": "6", "requests.nvidia.com/gpu": "2"}
+    assert (tenant.phase, tenant.observed_generation) == (Phase.READY, 2)
+
+
+def test_a_quota_without_kubernetes_keys_deletes_the_resource_quota(
+    kube, s3, tenant, django_capture_on_commit_callbacks
+):
+    reconcile(tenant)
+    change(tenant, django_capture_on_commit_callbacks, quota={"maxEndpoints": 1})
+    assert kube.get_object("ResourceQuota", "team-a", "modelport-quota") is None
+    assert kube.get_object("LimitRange", "team-a", "modelport-defaults") is not None
+    change(tenant, django_capture_on_commit_callbacks, quota={"limits.memory": "4Gi"})
+    quota = kube.get_object("ResourceQuota", "team-a", "modelport-quota")
+    assert quota["spec"]["hard"] == {"limits.memory": "4Gi"}
+
+
+def test_a_replaced_ca_is_written_to_the_secret_and_a_removed_one_deletes_it(
+    kube, s3, tenant, django_capture_on_commit_callbacks
+):
+    reconcile(tenant)
+    other = make_certificate()
+    change(tenant, django_capture_on_commit_callbacks, ca_cert=other)
+    secret = kube.get_object("Secret", "team-a", "modelport-ca")
+    assert base64.b64decode(secret["data"]["ca.crt"]).decode() == other
+    change(tenant, django_capture_on_commit_callbacks, ca_cert="")
+    assert kube.get_object("Secret", "team-a", "modelport-ca") is None
+    assert tenant.phase == Phase.READY
 
 
 def test_delete_removes_bucket_namespace_and_row(kube, s3, tenant):
