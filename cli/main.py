@@ -119,6 +119,18 @@ class Commands:
         self.call("POST", "/tenants", json=body)
         return f"Tenant {a.name} created; its namespace and bucket are being provisioned."
 
+    def tenants_update(self, a):
+        body = _given(quota=a.quota)
+        if a.cert:
+            body["cert"] = base64.b64encode(Path(a.cert).read_bytes()).decode()
+        if a.remove_cert:
+            body["cert"] = ""
+        if not body:
+            raise CliError(
+                "Say what to change: --quota, --cert or --remove-cert.", "nothing_to_change"
+            )
+        return self.call("PATCH", f"/tenants/{q(a.tenant)}", json=body)
+
     def tenants_delete(self, a):
         self.call("DELETE", "/tenants", json={"name": a.name})
         return f"Tenant {a.name} is being deleted with its endpoints, models and bucket."
@@ -379,6 +391,17 @@ def parser():
         (("--cert",), {"help": "a file with the PEM of the CA of client certificates"}),
         (("--quota",), {**json_option, "help": "JSON, e.g. '{\"maxEndpoints\": 5}'"}),
     )
+    update = command(
+        g,
+        "update",
+        "tenants_update",
+        "replace a tenant's quota or CA certificate",
+        tenant,
+        (("--quota",), {**json_option, "help": "JSON: the whole new quota"}),
+    )
+    certificate = update.add_mutually_exclusive_group()
+    certificate.add_argument("--cert", help="a file with the PEM of the new CA")
+    certificate.add_argument("--remove-cert", action="store_true", help="remove the CA")
     command(
         g,
         "delete",

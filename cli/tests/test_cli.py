@@ -249,6 +249,13 @@ def test_platform_admins_manage_tenants_plans_and_bindings(
     assert shown["quota"] == {"maxEndpoints": 2}
     assert shown["cert"]["subject"] == "CN=Modelport test CA"
 
+    code, out, err = run("--json", "tenants", "update", "team-c", "--quota", '{"maxEndpoints": 4}')
+    assert code == 0, err
+    assert json.loads(out)["quota"] == {"maxEndpoints": 4}
+    code, out, err = run("--json", "tenants", "update", "team-c", "--remove-cert")
+    assert code == 0, err
+    assert json.loads(out)["cert"] is None
+
     assert run("bindings", "add", "team-c", "team-c-admins", "admin")[0] == 0
     code, out, _ = run("bindings", "list", "team-c")
     assert [line.split() for line in out.splitlines()] == [
