@@ -14,6 +14,10 @@ class InvalidToken(Exception):
     """The token was not signed by us, was changed, or has expired."""
 
 
+class ExpiredToken(InvalidToken):
+    """The token was ours and intact, but is older than the URLs' lifetime."""
+
+
 def sign_part(bucket, key, upload_id, part_number):
     return signing.dumps(
         {"b": bucket, "k": key, "u": upload_id, "p": part_number}, salt=_PART_SALT, compress=True
@@ -28,7 +32,7 @@ def _load(token, salt):
     try:
         return signing.loads(token, salt=salt, max_age=settings.MODELPORT_PRESIGNED_URL_SECONDS)
     except signing.SignatureExpired:
-        raise InvalidToken("This link has expired; ask the API for a new one.") from None
+        raise ExpiredToken("This link has expired; ask the API for a new one.") from None
     except signing.BadSignature:
         raise InvalidToken("This link is not valid.") from None
 

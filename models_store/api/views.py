@@ -299,6 +299,9 @@ class SignedStorageView(ApiView):
     def load(loader, token):
         try:
             return loader(token)
+        except signed_urls.ExpiredToken as exc:
+            # Its own code, so clients know to ask for a new URL (upload.js does).
+            raise ApiError("link_expired", str(exc), status_code=403) from None
         except signed_urls.InvalidToken as exc:
             raise ApiError("invalid_signature", str(exc), status_code=403) from None
 

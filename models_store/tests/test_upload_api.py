@@ -368,6 +368,27 @@ def test_a_tampered_filesystem_part_url_is_refused(editor_api, tenant, client):
     assert response.json()["error"]["code"] == "invalid_signature"
 
 
+@pytest.mark.parametrize("store", ["filesystem"], indirect=True)
+def test_an_expired_filesystem_part_url_says_so_with_its_own_code(
+    editor_api, tenant, client, settings
+):
+    body = {"modelName": "m", "modelVersion": 1, "fileName": "w.bin"}
+    upload_id = start(editor_api, body).json()["uploadId"]
+    url = editor_api.post(
+        "/tenants/team-a/upload/presign",
+        {**body, "uploadId": upload_id, "partNumbers": [1], "fileSize": 3},
+        format="json",
+    ).json()["data"]["urls"][0]["url"]
+    settings.MODELPORT_PRESIGNED_URL_SECONDS = -1  # every URL is now older than its lifetime
+    response = client.put(
+        url.split("testserver", 1)[1], b"abc", content_type="application/octet-stream"
+    )
+    assert response.status_code == 403
+    error = response.json()["error"]
+    assert error["code"] == "link_expired"
+    assert error["message"] == "This link has expired; ask the API for a new one."
+
+
 def test_a_presigned_download_url_returns_the_file(editor_api, viewer_api, tenant, live_server):
     assert upload_file(editor_api, "team-a", "m", 1, "sub/f.txt", [b"hello"]).status_code == 201
     response = viewer_api.get(
