@@ -201,7 +201,9 @@ def test_a_part_that_keeps_failing_ends_the_upload_with_storages_sentence_and_ab
 
     state = upload_page.locator("#upload-files li .file-state")
     expect(state).to_have_text("retrying part 2 (attempt 4)", timeout=30_000)
-    sentence = "Storage refused a part: We encountered an internal error. Please try again."
+    sentence = (
+        "Part 2 failed 4 times. Storage failed: We encountered an internal error. Please try again."
+    )
     expect(upload_page.locator("#upload-messages .message.error")).to_have_text(
         f"model.bin: {sentence}", timeout=30_000
     )

@@ -77,7 +77,7 @@
       if (message) return message;
     } catch (_) {
       const s3 = /<Message>([^<]*)<\/Message>/.exec(text || "");
-      if (s3) return `Storage refused a part: ${s3[1]}`;
+      if (s3) return `${status >= 500 ? "Storage failed" : "Storage refused a part"}: ${s3[1]}`;
     }
     return `The server answered ${status}; try again, or upload with the CLI.`;
   }
@@ -175,7 +175,7 @@
   function partBytesFor(file) {
     const bytes = Math.max(preferredPartBytes, minPartBytes, Math.ceil(file.size / maxParts));
     if (bytes > maxPartBytes) {
-      throw new UploadError(`${file.name} is ${formatBytes(file.size)}, more than storage takes in one file.`);
+      throw new UploadError(`It is ${formatBytes(file.size)}, more than storage takes in one file.`);
     }
     return bytes;
   }
@@ -228,7 +228,10 @@
           progress(number, blob.size);
           return;
         } catch (error) {
-          if (!(error instanceof PassingPartError) || attempt > RETRY_DELAYS_MS.length) throw error;
+          if (!(error instanceof PassingPartError)) throw error;
+          if (attempt > RETRY_DELAYS_MS.length) {
+            throw new UploadError(`Part ${number} failed ${attempt} times. ${error.message}`);
+          }
           // The next attempt sends the whole part again: count its bytes from nothing.
           progress(number, 0);
           // The rest of the batch was signed at the same time: renew all of it.
