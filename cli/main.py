@@ -155,33 +155,23 @@ class Commands:
         )
 
     def models_upload(self, a):
+        shown = set()
+
+        def report(name, sent, size):
+            if a.quiet:
+                return
+            if shown and name not in shown:
+                print(file=sys.stderr)  # the previous file's line is finished
+            shown.add(name)
+            percent = 100 if size == 0 else sent * 100 // size
+            print(f"\r{name}: {percent}% of {size:,} bytes", end="", file=sys.stderr, flush=True)
+
         files = upload.files_to_upload(a.paths)
-        done = []
-        for name, path in files:
-
-            def report(sent, size, name=name):
-                if not a.quiet:
-                    percent = 100 if size == 0 else sent * 100 // size
-                    print(
-                        f"\r{name}: {percent}% of {size:,} bytes",
-                        end="",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-
-            item = upload.upload_file(
-                self.client,
-                a.tenant,
-                a.model,
-                a.version,
-                name,
-                path,
-                overwrite=a.overwrite,
-                report=report,
-            )
-            if not a.quiet:
-                print(file=sys.stderr)
-            done.append(item)
+        done = upload.upload_files(
+            self.client, a.tenant, a.model, a.version, files, overwrite=a.overwrite, report=report
+        )
+        if shown:
+            print(file=sys.stderr)
         if self.args.json:
             return done
         total = sum(item.get("size") or 0 for item in done)

@@ -1,7 +1,8 @@
 """`modelport models upload` and `download`, straight to and from storage at presigned URLs
 (the API never carries the bytes). Each file goes up as a multipart upload; a part that fails
-on the network or with a 5xx is sent again, a few times; any other failure aborts the upload,
-so storage keeps no half-written file. A download is written whole or not at all."""
+on the network or with a 5xx is sent again, a few times; any other failure aborts the uploads,
+so neither storage nor the version keeps part of them. A download is written whole or not at
+all."""
 
 import contextlib
 import math
@@ -49,32 +50,46 @@ def part_bytes_for(size):
     return max(PART_BYTES, math.ceil(size / MAX_PARTS))
 
 
-def upload_file(client: Client, tenant, model, version, name, path, *, overwrite, report):
-    """Upload one file; `report(sent, size)` after every part. Returns the API's file item."""
+def upload_files(client: Client, tenant, model, version, files, *, overwrite, report):
+    """Upload (name, path) pairs into a model version, all or nothing: every file's parts go to
+    storage first, and only then are the files completed, so a failure or Ctrl-C part-way leaves
+    no file of this upload in the version. `report(name, sent, size)` follows each part. Returns
+    the API's file items."""
     base = f"/tenants/{quote(tenant, safe='')}/upload"
-    ids = {"modelName": model, "modelVersion": version, "fileName": name}
+    started = []
+    try:
+        sent = []
+        for name, path in files:
+            ids = {"modelName": model, "modelVersion": version, "fileName": name}
+            answer = client.call("POST", f"{base}/start", json={**ids, "overwrite": overwrite})
+            started.append({**ids, "uploadId": answer["uploadId"]})
+            parts = _send_parts(client, base, started[-1], path, report)
+            sent.append({**started[-1], "parts": parts})
+        return [client.call("POST", f"{base}/done", json=upload) for upload in sent]
+    except BaseException:
+        # If an abort fails too, the platform's reaper aborts forgotten uploads later.
+        for upload in started:
+            with contextlib.suppress(CliError):
+                client.call("POST", f"{base}/abort", json=upload)
+        raise
+
+
+def _send_parts(client, base, upload, path, report):
+    """PUT the file's parts at presigned URLs; the parts list `done` takes."""
     size = path.stat().st_size
-    started = client.call("POST", f"{base}/start", json={**ids, "overwrite": overwrite})
-    upload = {**ids, "uploadId": started["uploadId"]}
     part_bytes = part_bytes_for(size)
     count = max(1, math.ceil(size / part_bytes))
-    try:
-        parts, sent, urls = [], 0, {}
-        with path.open("rb") as file:
-            for number in range(1, count + 1):
-                if number not in urls:
-                    batch = list(range(number, min(number + PRESIGN_BATCH, count + 1)))
-                    urls = _presign(client, base, upload, batch, size)
-                chunk = file.read(part_bytes)
-                parts.append({"PartNumber": number, "ETag": _put(client, urls[number], chunk)})
-                sent += len(chunk)
-                report(sent, size)
-        return client.call("POST", f"{base}/done", json={**upload, "parts": parts})
-    except BaseException:
-        # If this fails too, the platform's reaper aborts forgotten uploads later.
-        with contextlib.suppress(CliError):
-            client.call("POST", f"{base}/abort", json=upload)
-        raise
+    parts, sent, urls = [], 0, {}
+    with path.open("rb") as file:
+        for number in range(1, count + 1):
+            if number not in urls:
+                batch = list(range(number, min(number + PRESIGN_BATCH, count + 1)))
+                urls = _presign(client, base, upload, batch, size)
+            chunk = file.read(part_bytes)
+            parts.append({"PartNumber": number, "ETag": _put(client, urls[number], chunk)})
+            sent += len(chunk)
+            report(upload["fileName"], sent, size)
+    return parts
 
 
 def _presign(client, base, upload, numbers, size):

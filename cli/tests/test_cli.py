@@ -273,3 +273,33 @@ def test_platform_admins_manage_tenants_plans_and_bindings(
 
     assert run("tenants", "delete", "team-c")[0] == 0
     assert "team-c" not in run("tenants", "list")[1].split()
+
+
+def test_a_folder_goes_up_whole_or_not_at_all(run, signed_in, tmp_path):
+    """The second file's part is refused after the first file's parts are in storage: neither
+    file is kept, in storage or in the version."""
+
+    class RefusesTheSecondPut(requests.Session):
+        puts = 0
+
+        def put(self, url, **kwargs):
+            self.puts += 1
+            if self.puts == 2:
+                response = requests.Response()
+                response.status_code, response.reason, response.url = 403, "Forbidden", url
+                response._content = b"<Error><Message>Access Denied</Message></Error>"
+                return response
+            return super().put(url, **kwargs)
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "a.bin").write_bytes(b"a" * 10)
+    (folder / "b.bin").write_bytes(b"b" * 10)
+    client = Client(Credentials.load(), session=RefusesTheSecondPut())
+    code, _, err = run("models", "upload", "team-a", "two", 1, folder, client=client)
+    assert code == 1
+    assert "error: Storage refused a part: Access Denied (storage_refused)" in err
+    tenant, store = signed_in["tenant"], signed_in["store"]
+    assert stored_objects(store, tenant.bucket) == {}
+    assert pending_uploads(store, tenant.bucket) == []
+    assert run("--json", "models", "list", "team-a")[1].strip() == "[]"
