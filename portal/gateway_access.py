@@ -12,6 +12,9 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from portal.api.authentication import parse_authorization, token_owner
 from portal.gateway import MEMBER, GatewayError, Grant
+from portal.identity import provider
+from portal.identity.tokens import InvalidToken, validate_id_token
+from portal.identity.users import UnusableClaims, user_from_claims
 from portal.models import API_KEY_PREFIX, TOKEN_PREFIX, ApiKey, hash_token
 from portal.usage import store_drained
 from tenants.access import tenants_for
@@ -36,16 +39,30 @@ def _session_user(cookie_header):
     return user if user.is_authenticated else None
 
 
+def _id_token_owner(raw):
+    """The user an ID token from the identity provider names, checked as the API checks it
+    (groups synced from the token)."""
+    if not provider.oidc_enabled():
+        raise GatewayError(
+            401,
+            "authentication_failed",
+            "The gateway accepts application API keys (mpk_…) and personal access tokens (mpt_…).",
+        )
+    try:
+        return user_from_claims(validate_id_token(raw))
+    except InvalidToken as exc:
+        raise GatewayError(401, exc.code, exc.message) from None
+    except UnusableClaims as exc:
+        raise GatewayError(401, exc.code, str(exc)) from None
+    except provider.ProviderUnavailable as exc:
+        raise GatewayError(503, "identity_provider_unavailable", str(exc)) from None
+
+
 def caller(headers):
     raw = parse_authorization(_header(headers, b"authorization"))
     if raw:
         if not raw.startswith(TOKEN_PREFIX):
-            raise GatewayError(
-                401,
-                "authentication_failed",
-                "The gateway accepts application API keys (mpk_…) and personal access tokens "
-                "(mpt_…).",
-            )
+            return _id_token_owner(raw)
         try:
             return token_owner(raw)[0]
         except AuthenticationFailed as exc:

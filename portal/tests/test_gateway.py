@@ -17,6 +17,7 @@ from endpoints.models import Endpoint, ServingTemplate
 from portal.models import PersonalAccessToken
 from tenants.models import Tenant, TenantBinding
 from testinfra.fixtures import wait_until
+from testinfra.identity import OTHER_CLIENT_ID
 from testinfra.models import IRIS_ROWS, SKLEARN, train_iris, v2_request
 from workers.backends.local import LocalOrchestrator
 from workers.backends.local_runtime import ServedModel
@@ -119,6 +120,35 @@ def test_a_bad_token_gets_401_with_a_reason(gateway_url, demo):
     response = infer(gateway_url, "mpt_not-a-real-token")
     assert response.status_code == 401
     assert "unknown, revoked or expired" in response.json()["error"]["message"]
+
+
+def test_a_members_id_token_may_call_and_a_bad_one_gets_the_apis_reason(gateway_url, demo, oidc):
+    oidc.set_accounts({"sub-carol": {"username": "carol", "password": "pw", "groups": ["team"]}})
+    token = oidc.id_token("sub-carol")
+    response = infer(gateway_url, token)
+    assert response.status_code == 200, response.text
+    assert response.json()["outputs"][0]["data"] == demo["expected"]
+    assert infer(gateway_url, f"Bearer {token}").status_code == 200
+
+    expired = infer(gateway_url, oidc.id_token("sub-carol", expires_in=-120))
+    assert expired.status_code == 401
+    assert expired.json()["error"]["code"] == "token_expired"
+    foreign = infer(gateway_url, oidc.id_token("sub-carol", client_id=OTHER_CLIENT_ID))
+    assert foreign.json()["error"]["code"] == "wrong_audience"
+
+
+def test_an_id_token_of_another_tenants_member_gets_404(gateway_url, demo, oidc):
+    oidc.set_accounts({"sub-olga": {"username": "olga", "password": "pw", "groups": ["others"]}})
+    response = infer(gateway_url, oidc.id_token("sub-olga"))
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "tenant_not_found"
+
+
+def test_without_single_sign_on_an_id_token_is_refused(gateway_url, demo, settings):
+    settings.OIDC_ISSUER = ""
+    response = infer(gateway_url, "eyJhbGciOiJSUzI1NiJ9.e30.c2ln")
+    assert response.status_code == 401
+    assert "personal access tokens (mpt_…)" in response.json()["error"]["message"]
 
 
 def test_another_tenants_member_gets_404(gateway_url, demo):
