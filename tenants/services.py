@@ -81,6 +81,10 @@ def update_tenant(tenant, changes, *, bindings_changed=False):
         return tenant
     for field in changed:
         setattr(tenant, field, changes[field])
+    if "scope" in changed:
+        # The new scope group gets the role a new tenant gives it; the old group keeps its
+        # binding until an admin removes it (its members may still need their access).
+        bind_scope(tenant)
     tenant.generation += 1  # the row is locked: no other writer can bump it meanwhile
     tenant.save(update_fields=[*changed, "generation", "updated_at"])
     schedule_reconcile(tenant.pk)

@@ -121,3 +121,20 @@ def test_a_tenant_being_deleted_cannot_change_in_the_admin(admin_client, tenant)
     assert "This tenant is being deleted; it can't change." in unescape(response.content.decode())
     tenant.refresh_from_db()
     assert tenant.generation == 2  # the deletion's, nothing more
+
+
+def test_a_new_scope_group_is_bound_as_editor_and_the_old_one_keeps_its_role(
+    admin_client, tenant, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            f"/admin/tenants/tenant/{tenant.pk}/change/", change_form(tenant, scope="team-a-all")
+        )
+    assert response.status_code == 302
+    tenant.refresh_from_db()
+    assert tenant.scope == "team-a-all"
+    assert sorted(tenant.bindings.values_list("group", "role")) == [
+        ("team-a-all", "editor"),
+        ("team-a-users", "editor"),
+    ]
+    assert tenant.generation == 2
