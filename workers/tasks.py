@@ -89,6 +89,11 @@ def _provision_tenant(tenant):
     get_orchestrator().apply_tenant(tenant, bindings)
     get_object_store().ensure_bucket(tenant.bucket)
     _observe(tenant.pk, phase=Phase.READY, message="", observed_generation=generation)
+    # Endpoints that lag may have been waiting for this (the namespace, or a CA just given):
+    # try them now rather than at the next resync.
+    lagging = Endpoint.objects.filter(tenant=tenant, observed_generation__lt=F("generation"))
+    for pk in lagging.values_list("pk", flat=True):
+        reconcile_endpoint.delay(pk=pk)
     return "ready"
 
 

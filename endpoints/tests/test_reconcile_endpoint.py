@@ -10,7 +10,13 @@ import pytest
 from endpoints.models import Endpoint, ServingTemplate, ServingTemplateFile
 from tenants.models import Phase
 from workers.manifests import CONFIG_CHECKSUM_ANNOTATION
-from workers.tasks import reconcile_endpoint, resync, scale_endpoint, sync_endpoint_status
+from workers.tasks import (
+    reconcile_endpoint,
+    reconcile_tenant,
+    resync,
+    scale_endpoint,
+    sync_endpoint_status,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -247,6 +253,23 @@ def test_an_mtls_ingress_is_not_published_for_a_tenant_without_a_ca(
     assert reconcile(make_endpoint("other", serving="kserve")).phase == Phase.PROVISIONING
 
 
+def test_giving_the_tenant_its_ca_publishes_the_endpoints_that_waited_for_it(
+    kube, s3, namespace, make_endpoint, tenant, ca_pem, django_capture_on_commit_callbacks
+):
+    from tenants.services import update_tenant
+
+    tenant.ca_cert = ""
+    tenant.save()
+    endpoint = reconcile(make_endpoint())
+    assert endpoint.phase == Phase.FAILED
+    with django_capture_on_commit_callbacks(execute=True):
+        update_tenant(tenant, {"ca_cert": ca_pem})
+    endpoint.refresh_from_db()
+    assert endpoint.phase == Phase.PROVISIONING
+    assert endpoint.observed_generation == endpoint.generation
+    assert ("Ingress", "endpoint") in objects_of(kube)
+
+
 def test_an_unprovisioned_tenant_makes_the_reconcile_wait(kube, namespace, make_endpoint, tenant):
     tenant.observed_generation = 0
     tenant.save()
@@ -441,9 +464,12 @@ def test_status_leaves_the_phase_of_an_endpoint_whose_change_is_not_applied(
 
 
 def test_resync_reenqueues_lagging_endpoints_and_removes_orphaned_objects(
-    kube, namespace, make_endpoint, settings
+    kube, namespace, make_endpoint, tenant, settings
 ):
     settings.MODELPORT_RESYNC_SECONDS = 1
+    # The tenant is up to date, so the resync's own endpoint pass is what finds the lagging one
+    # (a tenant reconcile would wake it too).
+    reconcile_tenant.apply(kwargs={"pk": tenant.pk}).get()
     lagging = make_endpoint()  # never reconciled: its task was lost
     gone = reconcile(make_endpoint("gone"))
     Endpoint.objects.filter(pk=gone.pk).delete()  # the row went, its objects stayed
