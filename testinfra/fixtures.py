@@ -246,6 +246,24 @@ def page(monkeypatch):
         connections.close_all()
 
 
+@pytest.fixture
+def sign_in(page, live_server, settings):
+    """`sign_in(user)` gives the browser page a session of `user` on the live server (the
+    session a password or single sign-on login would make); returns the page."""
+    from django.test import Client
+
+    def sign_in(user):
+        client = Client()
+        client.force_login(user)
+        session = client.cookies[settings.SESSION_COOKIE_NAME].value
+        page.context.add_cookies(
+            [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}]
+        )
+        return page
+
+    return sign_in
+
+
 @pytest.fixture(scope="module")
 def gateway_url():
     """The portal's ASGI application (gateway included) served by uvicorn in this process."""

@@ -8,7 +8,6 @@ from html import unescape
 
 import pytest
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from endpoints.models import Endpoint, ServingTemplate
@@ -233,7 +232,7 @@ def test_another_tenants_models_are_not_found(browser_for, make_user, uploaded):
 
 @pytest.mark.django_db(transaction=True)
 def test_an_editor_uploads_files_in_parts_from_the_browser(
-    page, live_server, tenant, editor, store, tmp_path, settings
+    page, sign_in, live_server, tenant, editor, store, tmp_path
 ):
     from playwright.sync_api import expect
 
@@ -242,12 +241,7 @@ def test_an_editor_uploads_files_in_parts_from_the_browser(
     path.write_bytes(data)
     empty = tmp_path / "empty.txt"
     empty.write_bytes(b"")
-    signed_in = Client()
-    signed_in.force_login(editor)
-    session = signed_in.cookies[settings.SESSION_COOKIE_NAME].value
-    page.context.add_cookies(
-        [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}]
-    )
+    sign_in(editor)
     part_puts = []
     page.on(
         "request",
@@ -285,7 +279,7 @@ def test_an_editor_uploads_files_in_parts_from_the_browser(
 
 @pytest.mark.django_db(transaction=True)
 def test_the_browser_shows_the_apis_reason_when_an_upload_is_refused(
-    page, live_server, tenant, editor, tmp_path, settings
+    page, sign_in, live_server, tenant, editor, tmp_path
 ):
     from playwright.sync_api import expect
 
@@ -293,12 +287,7 @@ def test_the_browser_shows_the_apis_reason_when_an_upload_is_refused(
     tenant.save(update_fields=["quota"])
     path = tmp_path / "big.bin"
     path.write_bytes(b"x" * (2 * MiB))
-    signed_in = Client()
-    signed_in.force_login(editor)
-    session = signed_in.cookies[settings.SESSION_COOKIE_NAME].value
-    page.context.add_cookies(
-        [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}]
-    )
+    sign_in(editor)
 
     page.goto(f"{live_server.url}{PAGE}")
     page.get_by_label("Model name", exact=True).fill("iris")

@@ -10,7 +10,6 @@ import os
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from django.test import Client
 
 from models_store.models import ModelFile, ModelVersion
 from models_store.tests.conftest import MiB, pending_uploads, read_object, stored_objects
@@ -41,14 +40,9 @@ def store(s3, live_server, settings):
 
 
 @pytest.fixture
-def upload_page(page, live_server, tenant, editor, settings):
+def upload_page(page, sign_in, live_server, tenant, editor):
     """The Models tab, signed in as an editor."""
-    signed_in = Client()
-    signed_in.force_login(editor)
-    session = signed_in.cookies[settings.SESSION_COOKIE_NAME].value
-    page.context.add_cookies(
-        [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}]
-    )
+    sign_in(editor)
     page.goto(f"{live_server.url}{PAGE}")
     return page
 

@@ -2,7 +2,6 @@
 and hands it, through the tab's sessionStorage only, to the endpoint page's quickstart."""
 
 import pytest
-from django.test import Client
 
 from endpoints.models import Endpoint, ServingTemplate
 from portal.models import ApiKey, Plan
@@ -12,7 +11,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def signed_in(page, live_server, make_user):
+def signed_in(sign_in, make_user):
     demo = Tenant.objects.create(name="demo", scope="team")
     TenantBinding.objects.create(tenant=demo, group="demo-admins", role="admin")
     serving, _ = ServingTemplate.objects.get_or_create(name="mlserver")
@@ -21,12 +20,7 @@ def signed_in(page, live_server, make_user):
             tenant=demo, name=name, model_name="m", serving=serving, subject_name="client"
         )
     Plan.objects.create(name="free", requests_per_minute=60)
-    client = Client()
-    client.force_login(make_user("ada", groups=["demo-admins"]))
-    page.context.add_cookies(
-        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
-    )
-    return page
+    return sign_in(make_user("ada", groups=["demo-admins"]))
 
 
 def create_scorer(page, live_server):
