@@ -352,15 +352,20 @@ def test_presign_refuses_a_file_larger_than_the_quota(editor_api, tenant):
     assert presign.json()["error"]["code"] == "storage_quota_exceeded"
 
 
-@pytest.mark.parametrize("store", ["filesystem"], indirect=True)
-def test_a_tampered_filesystem_part_url_is_refused(editor_api, tenant, client):
+def one_part_url(api):
+    """The presigned URL of part 1 of a new upload of a 3-byte file."""
     body = {"modelName": "m", "modelVersion": 1, "fileName": "w.bin"}
-    upload_id = start(editor_api, body).json()["uploadId"]
-    url = editor_api.post(
+    upload_id = start(api, body).json()["uploadId"]
+    return api.post(
         "/tenants/team-a/upload/presign",
         {**body, "uploadId": upload_id, "partNumbers": [1], "fileSize": 3},
         format="json",
     ).json()["data"]["urls"][0]["url"]
+
+
+@pytest.mark.parametrize("store", ["filesystem"], indirect=True)
+def test_a_tampered_filesystem_part_url_is_refused(editor_api, tenant, client):
+    url = one_part_url(editor_api)
     path = url.split("testserver", 1)[1]
     assert path.startswith("/storage/parts/")
     response = client.put(path[:-2] + "xx", b"abc", content_type="application/octet-stream")
@@ -372,13 +377,7 @@ def test_a_tampered_filesystem_part_url_is_refused(editor_api, tenant, client):
 def test_an_expired_filesystem_part_url_says_so_with_its_own_code(
     editor_api, tenant, client, settings
 ):
-    body = {"modelName": "m", "modelVersion": 1, "fileName": "w.bin"}
-    upload_id = start(editor_api, body).json()["uploadId"]
-    url = editor_api.post(
-        "/tenants/team-a/upload/presign",
-        {**body, "uploadId": upload_id, "partNumbers": [1], "fileSize": 3},
-        format="json",
-    ).json()["data"]["urls"][0]["url"]
+    url = one_part_url(editor_api)
     settings.MODELPORT_PRESIGNED_URL_SECONDS = -1  # every URL is now older than its lifetime
     response = client.put(
         url.split("testserver", 1)[1], b"abc", content_type="application/octet-stream"
