@@ -158,6 +158,16 @@ def test_the_tenant_is_reconciled_when_the_transaction_commits(
     assert "hx-get" not in fragment.content.decode()
 
 
+# Quota inputs the create form and the edit form explain the same way: (inputs, field, words).
+BAD_QUOTAS = [
+    ({"requests.cpu": "lots"}, "requests.cpu", "must be a Kubernetes quantity"),
+    ({"requests.cpu": "8"}, "requests.cpu", "must not exceed limits.cpu"),
+    ({"maxEndpoints": "-1"}, "maxEndpoints", "whole number, 0 or more"),
+    ({"maxStorageBytes": "1Gi"}, "maxStorageBytes", "whole number, 0 or more"),
+    ({"gpu": "0.5"}, "gpu", "whole number of devices"),
+]
+
+
 @pytest.mark.parametrize(
     ("changes", "field", "message"),
     [
@@ -166,11 +176,7 @@ def test_the_tenant_is_reconciled_when_the_transaction_commits(
         ({"scope": "two words"}, "scope", "without spaces"),
         ({"cert": "not a certificate"}, "cert", "cert is not valid base64 of a PEM certificate."),
         ({"cert": "@ca-leaf"}, "cert", "is not a CA certificate"),
-        ({"requests.cpu": "lots"}, "requests.cpu", "must be a Kubernetes quantity"),
-        ({"requests.cpu": "8"}, "requests.cpu", "must not exceed limits.cpu"),
-        ({"maxEndpoints": "-1"}, "maxEndpoints", "whole number, 0 or more"),
-        ({"maxStorageBytes": "1Gi"}, "maxStorageBytes", "whole number, 0 or more"),
-        ({"gpu": "0.5"}, "gpu", "whole number of devices"),
+        *BAD_QUOTAS,
     ],
 )
 def test_bad_input_is_explained_beside_the_field_and_nothing_is_created(
@@ -427,12 +433,7 @@ def test_an_admin_replaces_the_quota_from_the_form(
 
 @pytest.mark.parametrize(
     ("changes", "field", "message"),
-    [
-        ({"requests.cpu": "lots"}, "requests.cpu", "must be a Kubernetes quantity"),
-        ({"requests.cpu": "8"}, "requests.cpu", "must not exceed limits.cpu"),
-        ({"maxEndpoints": "-1"}, "maxEndpoints", "whole number, 0 or more"),
-        ({"gpu": "0.5"}, "gpu", "whole number of devices"),
-    ],
+    BAD_QUOTAS,
 )
 def test_a_bad_quota_is_explained_beside_the_field_and_nothing_changes(
     admin_page, team_a, changes, field, message
