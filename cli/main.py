@@ -13,6 +13,7 @@ import base64
 import json
 import re
 import sys
+import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -201,6 +202,41 @@ class Commands:
     def endpoints_show(self, a):
         return self.call("GET", f"/tenants/{q(a.tenant)}/endpoints/{q(a.endpoint)}")
 
+    def _settled(self, a, done):
+        """With --wait: poll the endpoint until it serves as asked (its change applied, Ready,
+        every replica available), printing its phase as it changes; Failed or the timeout is an
+        error. Without --wait: `done` as it is."""
+        if not a.wait:
+            return done
+        path = f"/tenants/{q(a.tenant)}/endpoints/{q(a.endpoint)}"
+        started = time.monotonic()
+        said, moved = None, False
+        while True:
+            detail = self.call("GET", path)
+            phase, message = detail["phase"], detail["message"]
+            if (phase, message) != said:
+                print(f"{a.endpoint}: {phase}{f' ({message})' if message else ''}", file=sys.stderr)
+                said = (phase, message)
+            applied = detail["observedGeneration"] >= detail["generation"]
+            available = detail["replicas"]["available"] == detail["desired replicas"]
+            if applied and phase == "Ready" and available:
+                return f"{done}\nEndpoint {a.endpoint} is Ready." if isinstance(done, str) else done
+            moved = moved or phase != "Failed"
+            # A failed reconcile leaves the generation unobserved (the resync tries again), so
+            # Failed is this change's failure if the endpoint is new, or left Failed meanwhile,
+            # or stays Failed longer than the worker takes to pick a change up.
+            waited = time.monotonic() - started
+            ours = detail["generation"] == 1 or moved or waited > STALE_FAILURE_SECONDS
+            if phase == "Failed" and (applied or ours):
+                raise CliError(f"Endpoint {a.endpoint} failed: {message}", "endpoint_failed")
+            if waited > a.timeout:
+                reason = f": {message.rstrip('.')}" if message else ""
+                raise CliError(
+                    f"Endpoint {a.endpoint} is still {phase} after {a.timeout:g} s{reason}.",
+                    "timeout",
+                )
+            time.sleep(POLL_SECONDS)
+
     def endpoints_create(self, a):
         body = {
             "endpointName": a.endpoint,
@@ -214,8 +250,10 @@ class Commands:
         if a.replicas is not None:
             body["replicas"] = a.replicas
         data = self.call("POST", f"/tenants/{q(a.tenant)}/endpoints", json=body)
+        if self.args.json:
+            return self._settled(a, data)
         warning = f"\nWarning: {data['warning']}." if data.get("warning") else ""
-        return f"Endpoint {a.endpoint} created: {data['url']}{warning}"
+        return self._settled(a, f"Endpoint {a.endpoint} created: {data['url']}{warning}")
 
     def endpoints_update(self, a):
         changes = _given(
@@ -229,7 +267,8 @@ class Commands:
                 "Say what to change: --model, --policy, --subject or --resources.",
                 "nothing_to_change",
             )
-        return self.call("PATCH", f"/tenants/{q(a.tenant)}/endpoints/{q(a.endpoint)}", json=changes)
+        data = self.call("PATCH", f"/tenants/{q(a.tenant)}/endpoints/{q(a.endpoint)}", json=changes)
+        return self._settled(a, data if self.args.json else f"Endpoint {a.endpoint} updated.")
 
     def endpoints_scale(self, a):
         self.call(
@@ -237,7 +276,7 @@ class Commands:
             f"/tenants/{q(a.tenant)}/endpoints/{q(a.endpoint)}/replicas",
             json={"replicas": a.replicas},
         )
-        return f"Endpoint {a.endpoint} scaled to {a.replicas} replica(s)."
+        return self._settled(a, f"Endpoint {a.endpoint} scaled to {a.replicas} replica(s).")
 
     def endpoints_delete(self, a):
         self.call("DELETE", f"/tenants/{q(a.tenant)}/endpoints", json={"endpointName": a.endpoint})
@@ -334,6 +373,14 @@ class Commands:
         if self.args.json:
             return data
         return _table(data["series"], ["time", "requests", "errors", "p50_ms", "p99_ms", "tokens"])
+
+
+POLL_SECONDS = 2
+STALE_FAILURE_SECONDS = 15
+WAIT = (
+    (("--wait",), {"action": "store_true", "help": "wait until it is Ready, showing its phase"}),
+    (("--timeout",), {"type": float, "default": 600, "help": "seconds --wait waits (600)"}),
+)
 
 
 def parser():
@@ -467,6 +514,7 @@ def parser():
         (("--policy",), {"help": "modelVersionPolicy, e.g. '{latest {}}'"}),
         (("--resources",), {**json_option, "help": "JSON of requests/limits"}),
         (("--replicas",), {"type": int}),
+        *WAIT,
     )
     command(
         g,
@@ -479,6 +527,7 @@ def parser():
         (("--policy",), {}),
         (("--subject",), {}),
         (("--resources",), json_option),
+        *WAIT,
     )
     command(
         g,
@@ -488,6 +537,7 @@ def parser():
         tenant,
         endpoint,
         (("replicas",), {"type": int}),
+        *WAIT,
     )
     command(g, "delete", "endpoints_delete", "delete an endpoint", tenant, endpoint)
 

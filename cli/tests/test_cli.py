@@ -1,12 +1,16 @@
 """The CLI against a running portal (pytest-django's live server), with real S3 (moto's server)
 and the real test OpenID provider. Storage faults are injected into the CLI's HTTP session."""
 
+import io
 import json
 import stat
+import threading
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from django.core.management import call_command
+from django.db import connections
 
 from cli.client import Client
 from cli.credentials import Credentials
@@ -14,7 +18,11 @@ from cli.main import main
 from endpoints.models import Endpoint, ServingTemplate
 from models_store.tests.conftest import make_ready_tenant, pending_uploads, stored_objects
 from portal.models import ApiKey, PersonalAccessToken, Plan
+from tenants.models import Tenant
 from testinfra.identity import add_bob
+from testinfra.models import train_iris
+from workers.backends.local import LocalOrchestrator
+from workers.tasks import sync_endpoint_status
 
 pytestmark = pytest.mark.django_db(transaction=True)
 MiB = 1024 * 1024
@@ -39,6 +47,7 @@ def run(tmp_path, monkeypatch, live_server, capsys):
 def team(s3, make_user):
     """Tenant team-a (S3 bucket, Ready) where erin is admin; tenant team-b she can't see."""
     tenant = make_ready_tenant(s3, "team-a", {"team-a-admins": "admin"})
+    Tenant.objects.filter(pk=tenant.pk).update(observed_generation=1)  # provisioned
     make_ready_tenant(s3, "team-b", {"team-b-admins": "admin"})
     erin = make_user("erin", groups=["team-a-admins"])
     _, token = PersonalAccessToken.issue(erin)
@@ -303,3 +312,75 @@ def test_a_folder_goes_up_whole_or_not_at_all(run, signed_in, tmp_path):
     assert stored_objects(store, tenant.bucket) == {}
     assert pending_uploads(store, tenant.bucket) == []
     assert run("--json", "models", "list", "team-a")[1].strip() == "[]"
+
+
+@pytest.fixture
+def iris(run, signed_in, tmp_path):
+    """Model iris version 1 (a scikit-learn classifier) uploaded to team-a, the serving
+    templates seeded; the model servers the local runtime starts are stopped after the test."""
+    call_command("seed_serving_templates", stdout=io.StringIO())
+    model = tmp_path / "model.joblib"
+    train_iris(model)
+    assert run("models", "upload", "team-a", "iris", 1, model)[0] == 0
+    yield
+    LocalOrchestrator().runtime.stop_all()
+
+
+@pytest.fixture
+def status_sync(iris):
+    """What beat does every few seconds in production: read the model servers' state into the
+    endpoints (here every half second, in a thread)."""
+    stop = threading.Event()
+
+    def loop():
+        try:
+            while not stop.wait(0.5):
+                sync_endpoint_status.apply()
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(timeout=10)
+
+
+CREATE_IRIS = (
+    "endpoints", "create", "team-a", "iris", "--serving", "mlserver", "--subject", "client",
+)  # fmt: skip
+
+
+def test_wait_follows_an_endpoint_until_it_serves_and_after_a_scale(run, status_sync):
+    assert run(*CREATE_IRIS, "--model", "irs")[0] == 0  # a typo: the endpoint fails
+    code, out, err = run("endpoints", "update", "team-a", "iris", "--model", "iris", "--wait")
+    assert code == 0, err
+    assert out.strip() == "Endpoint iris updated.\nEndpoint iris is Ready."
+    assert err.splitlines()[-1] == "iris: Ready"
+    detail = json.loads(run("--json", "endpoints", "show", "team-a", "iris")[1])
+    assert (detail["phase"], detail["replicas"]["available"]) == ("Ready", 1)
+
+    code, out, err = run("endpoints", "scale", "team-a", "iris", 0, "--wait", "--timeout", 60)
+    assert code == 0, err
+    detail = json.loads(run("--json", "endpoints", "show", "team-a", "iris")[1])
+    assert (detail["desired replicas"], detail["replicas"]["available"]) == (0, 0)
+
+
+def test_wait_stops_at_a_failure_with_its_reason(run, status_sync):
+    code, out, err = run(*CREATE_IRIS, "--model", "nothing-uploaded", "--wait")
+    assert code == 1
+    assert out == ""
+    assert (
+        "error: Endpoint iris failed: nothing-uploaded has no ready version that {latest {}} "
+        "selects in tenant team-a; upload one and the endpoint starts. (endpoint_failed)"
+    ) in err
+
+
+def test_wait_gives_up_at_the_timeout_with_the_endpoints_phase(run, iris):
+    """Nothing reads the model server's state here, so the endpoint stays Provisioning."""
+    code, out, err = run(*CREATE_IRIS, "--model", "iris", "--wait", "--timeout", 1)
+    assert (code, out) == (1, "")
+    assert (
+        "error: Endpoint iris is still Provisioning after 1 s: Objects applied; waiting for the "
+        "pods to become ready. (timeout)"
+    ) in err

@@ -113,7 +113,8 @@ def list_status(endpoint):
 
 
 def endpoint_detail(endpoint: Endpoint):
-    """The reference's detail body, plus the model, policy, template, phase and message."""
+    """The reference's detail body, plus the model, policy, template, phase, message and
+    generations."""
     return {
         "endpoint status": {
             "running pods": endpoint.running_pods,
@@ -133,4 +134,8 @@ def endpoint_detail(endpoint: Endpoint):
         "serving name": endpoint.serving.name,
         "phase": "Deleting" if endpoint.deletion_requested_at else endpoint.phase,
         "message": endpoint.message,
+        # The phase describes `observedGeneration`; a change is applied once it reaches
+        # `generation`.
+        "generation": endpoint.generation,
+        "observedGeneration": endpoint.observed_generation,
     }

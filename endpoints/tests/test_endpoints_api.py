@@ -131,6 +131,8 @@ def test_reference_detail_body(editor_api, make_endpoint):
             "serving name": "tf-serving",
             "phase": "Ready",
             "message": "",
+            "generation": 1,
+            "observedGeneration": 0,
         },
     }
 
