@@ -372,6 +372,8 @@ class Commands:
         data = self.call("GET", f"/tenants/{q(a.tenant)}/usage", params=params)
         if self.args.json:
             return data
+        if not data["series"]:
+            return "No calls in this period."
         return _table(data["series"], ["time", "requests", "errors", "p50_ms", "p99_ms", "tokens"])
 
 

@@ -152,6 +152,8 @@ class Gateway:
             cache.inflight.clear()
         self.session = None
         self.limiter = None
+        if MemoryUsage.current is self.usage:
+            MemoryUsage.current = None
         self.usage = None
         if self.usage_flusher is not None:
             loop = self.usage_flusher.get_loop()  # may be another thread's: cancel it there

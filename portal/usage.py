@@ -8,13 +8,18 @@ are written with absolute values (an upsert) before the hash is deleted: a flush
 repeated, or interrupted between the two steps, writes the same numbers again instead of adding
 them twice. Only minutes that ended `MODELPORT_USAGE_SETTLE_SECONDS` ago are flushed, so calls
 still finishing in another process (or on a clock a little behind) are in before the copy.
+Queries read the minutes not copied yet from the counters themselves, so usage is current.
 """
 
+import logging
+import math
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import chain
 
+import redis
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -23,6 +28,8 @@ from django.utils.dateparse import parse_datetime
 from portal.api.exceptions import ApiError
 from portal.models import UsageMinute
 from tenants.models import Tenant
+
+logger = logging.getLogger(__name__)
 
 BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500)  # then one bucket for slower calls
 METRICS = ("requests", "errors_4xx", "errors_5xx", "latency_ms_sum", "tokens")
@@ -68,10 +75,14 @@ class RedisUsage:
 
 
 class MemoryUsage:
-    """The same counters in the process (embedded default); the gateway drains finished minutes."""
+    """The same counters in the process (embedded default); the gateway drains finished minutes.
+    The newest instance is `MemoryUsage.current`, which usage queries in this process read."""
+
+    current = None
 
     def __init__(self):
         self.minutes = defaultdict(Counter)  # minute -> Counter of "<series>|<counter>"
+        MemoryUsage.current = self
 
     async def record(self, tenant, application, endpoint, status, latency_ms, tokens=0, now=None):
         minute = int((time.time() if now is None else now) // 60)
@@ -293,10 +304,64 @@ def query_usage(tenant, params):
             f"A {granularity} series covers at most {MAX_RANGE[granularity].days} days; "
             "narrow since/until or use a coarser granularity.",
         )
-    rows = UsageMinute.objects.filter(tenant=tenant, minute__gte=since, minute__lt=until)
-    if "application" in params:
-        rows = rows.filter(application=params["application"])
-    if "endpoint" in params:
-        rows = rows.filter(endpoint=params["endpoint"])
-    periods = _periods(rows.iterator(), GRANULARITY_SECONDS[granularity])
+    wanted = {key: params[key] for key in ("application", "endpoint") if key in params}
+    live, replaces = _live_minutes(
+        math.ceil(since.timestamp() / 60), math.ceil(until.timestamp() / 60)
+    )
+    rows = UsageMinute.objects.filter(tenant=tenant, minute__gte=since, minute__lt=until, **wanted)
+    if replaces:  # Redis holds those minutes' complete totals: the rows are older copies
+        rows = rows.exclude(minute__in=[_minute_start(minute) for minute in live])
+    unflushed = _live_rows(live, tenant.name, wanted)
+    periods = _periods(chain(rows.iterator(), unflushed), GRANULARITY_SECONDS[granularity])
     return UsageReport(granularity, since, until, _series_of(periods), _totals_of(periods))
+
+
+def _minute_start(minute):
+    return datetime.fromtimestamp(minute * 60, tz=UTC)
+
+
+_redis_clients = {}
+
+
+def _live_minutes(first, end):
+    """({minute: counters}, replaces): what the gateway has counted and not yet copied to the
+    database, for minutes in [first, end), so usage shows calls at once rather than after the
+    flush. Redis holds each minute's complete totals, which replace the database's rows for the
+    minute (a flush may have copied part of it); this process's own counters (no Redis) are
+    not in the database yet, so they add to it."""
+    if settings.REDIS_URL:
+        client = _redis_clients.get(settings.REDIS_URL)
+        if client is None:
+            client = _redis_clients[settings.REDIS_URL] = redis.Redis.from_url(settings.REDIS_URL)
+        try:
+            minutes = sorted(
+                int(raw) for raw in client.smembers(f"{PREFIX}:minutes") if first <= int(raw) < end
+            )
+            with client.pipeline(transaction=False) as pipe:
+                for minute in minutes:
+                    pipe.hgetall(f"{PREFIX}:{minute}")
+                counted = pipe.execute()
+        except redis.RedisError as exc:
+            logger.warning("usage: Redis unavailable, showing flushed minutes only: %s", exc)
+            return {}, False
+        # A hash a flush deleted meanwhile is empty: its rows are in the database by then.
+        return {m: counters for m, counters in zip(minutes, counted, strict=True) if counters}, True
+    local = MemoryUsage.current
+    if local is None:
+        return {}, False
+    return {m: dict(c) for m, c in list(local.minutes.items()) if first <= m < end}, False
+
+
+def _live_rows(live, tenant, wanted):
+    """UsageMinute rows (unsaved) of the tenant from live counters, as `wanted` filters them."""
+    for minute, counters in live.items():
+        for (name, application, endpoint), values in _rows(minute, counters).items():
+            row = {"application": application, "endpoint": endpoint}
+            if name != tenant or any(row[key] != value for key, value in wanted.items()):
+                continue
+            yield UsageMinute(
+                minute=_minute_start(minute),
+                **row,
+                **{metric: values.get(metric, 0) for metric in METRICS},
+                latency_buckets=values["latency_buckets"],
+            )

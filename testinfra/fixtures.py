@@ -85,6 +85,7 @@ def isolated_state(settings, tmp_path):
 
     settings.DATA_DIR = tmp_path
     settings.MODELPORT_STORAGE = {"backend": "filesystem", "root": str(tmp_path / "storage")}
+    _forget_gateway_counters(settings.REDIS_URL)
     app.conf.task_always_eager = True
     # Eager retries re-run the task only when errors don't propagate; tests call .get() on the
     # result to see a real failure.
@@ -95,6 +96,22 @@ def isolated_state(settings, tmp_path):
     with allow_join_result():
         yield
     app.conf.task_always_eager = False
+
+
+def _forget_gateway_counters(redis_url):
+    """The gateway's usage counters and plan windows (Redis, or this process) start empty: an
+    earlier test's calls, or a row id reused by an earlier run, must not count here."""
+    import redis
+
+    from portal.usage import MemoryUsage
+
+    MemoryUsage.current = None
+    if not redis_url:
+        return
+    with redis.Redis.from_url(redis_url) as client:
+        stale = [*client.scan_iter("modelport:usage:*"), *client.scan_iter("modelport:rl:*")]
+        if stale:
+            client.delete(*stale)
 
 
 def _database_url():

@@ -192,6 +192,7 @@ def test_endpoints_applications_and_usage_from_the_command_line(run, signed_in):
     assert json.loads(out)["key"] != key
     assert run("applications", "delete", "team-a", "shop")[0] == 0
 
+    assert run("usage", "team-a")[1].startswith("No calls in this period")
     code, out, _ = run("usage", "team-a", "--csv")
     assert out.splitlines()[0].startswith("time,")
     assert run("endpoints", "delete", "team-a", "iris")[0] == 0

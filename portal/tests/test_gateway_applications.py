@@ -19,7 +19,7 @@ from django.contrib.auth.models import User
 from endpoints.models import Endpoint, ServingTemplate
 from portal.models import Application, PersonalAccessToken, Plan, UsageMinute
 from portal.tests.test_gateway import backend_override, model_servers  # noqa: F401 - fixtures
-from portal.usage import MemoryUsage, flush_redis, store_drained
+from portal.usage import MemoryUsage, flush_redis, store_drained, store_minute
 from tenants.models import Tenant, TenantBinding
 from testinfra.fixtures import ROOT, _database_url, wait_until
 from testinfra.models import IRIS_ROWS, v2_request
@@ -222,8 +222,37 @@ def test_without_redis_the_gateway_limits_and_counts_in_its_own_process(
     deadline = time.monotonic() + 10
     while counted() < 3 and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert usage_requests(demo["api"], "scorer") == 3  # counted, not yet stored: shown at once
     store_drained(application.usage.drain(before=time.time() + 120))
     assert sum(row.requests for row in UsageMinute.objects.filter(application="scorer")) == 3
+    assert usage_requests(demo["api"], "scorer") == 3  # stored, and no longer in the process
+
+
+def usage_requests(api, application):
+    response = api.get(f"/tenants/demo/usage?granularity=minute&application={application}")
+    assert response.status_code == 200, response.json()
+    return sum(point["requests"] for point in response.json()["data"]["series"])
+
+
+def test_usage_shows_calls_at_once_and_the_same_after_the_flush(gateway_url, demo):
+    key = new_application(demo["api"], "scorer")
+    for _ in range(3):
+        assert infer(gateway_url, key).status_code == 200
+    with redis.Redis.from_url(settings.REDIS_URL) as client:
+        wait_until(lambda: _requests_counted(client) == 3, timeout=10)
+        assert UsageMinute.objects.count() == 0
+        assert usage_requests(demo["api"], "scorer") == 3
+
+        # A flush stopped after copying the minute, before Redis forgot it: the minute's
+        # totals come from Redis alone, not from both.
+        for raw in client.smembers("modelport:usage:minutes"):
+            store_minute(int(raw), client.hgetall(f"modelport:usage:{int(raw)}"))
+        assert UsageMinute.objects.filter(application="scorer").get().requests == 3
+        assert usage_requests(demo["api"], "scorer") == 3
+
+        flush_redis(client, before=time.time() + 120)  # done: only the database has them
+        assert _requests_counted(client) == 0
+        assert usage_requests(demo["api"], "scorer") == 3
 
 
 class GatewayProcess:
