@@ -61,7 +61,20 @@ DROPPED_RESPONSE_HEADERS = {
     "content-length",
     "server",
     "date",
+    # The caller's cookies never reach a backend, so a backend's cookies are not for anything it
+    # serves: they would be the portal's (its origin), e.g. another session in place of the
+    # caller's.
+    "set-cookie",
+    "set-cookie2",
 }
+# Every answer is served on the portal's origin, to callers that may be signed in to the portal,
+# but is written by a tenant's model server (which runs the tenant's code): in a browser it is
+# never a page of the portal's. `sandbox` gives it an origin of its own with no scripts, forms or
+# plugins; `nosniff` keeps a JSON answer from being read as HTML.
+PROTECTIVE_RESPONSE_HEADERS = [
+    (b"content-security-policy", b"sandbox"),
+    (b"x-content-type-options", b"nosniff"),
+]
 
 
 # Responses up to this size with Content-Type application/json are read (while being streamed)
@@ -374,6 +387,7 @@ class Gateway:
                             for k, v in response.headers.items()
                             if k.lower() not in DROPPED_RESPONSE_HEADERS
                         ]
+                        + PROTECTIVE_RESPONSE_HEADERS
                         + extra_headers,
                     }
                 )
@@ -416,6 +430,7 @@ class Gateway:
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
+            *PROTECTIVE_RESPONSE_HEADERS,
         ]
         if error.status == 401:
             headers.append((b"www-authenticate", b'Bearer realm="modelport"'))
