@@ -131,6 +131,9 @@ class TtlCache:
 class Gateway:
     """Wraps the Django ASGI application; serves /gateway/ itself.
 
+    `check_csrf(scope)` raises GatewayError if the request is a cross-site forgery candidate (a
+    portal session's call without the CSRF token); it is about this request, not the credential,
+    so it runs on every request, before the cached grant is looked up.
     `authorize(headers, tenant)` returns a Grant if the caller may call the tenant's endpoints,
     or raises GatewayError; `backends(tenant, endpoint)` returns the replica base URLs (empty: not
     running) or raises GatewayError (404 for an unknown endpoint). Both are synchronous (they
@@ -141,8 +144,9 @@ class Gateway:
 
     prefix = "/gateway/"
 
-    def __init__(self, app, authorize, backends, store_usage):
+    def __init__(self, app, authorize, backends, store_usage, check_csrf):
         self.app = app
+        self.check_csrf = check_csrf
         self.authorize = sync_to_async(authorize, thread_sensitive=False)
         self.backends = sync_to_async(backends, thread_sensitive=False)
         self.store_usage = sync_to_async(store_usage, thread_sensitive=False)
@@ -233,6 +237,7 @@ class Gateway:
     async def handle(self, scope, receive, send):
         try:
             tenant, endpoint, path = self._split(scope["path"])
+            self.check_csrf(scope)
             headers = scope["headers"]
             credential = next((v for k, v in headers if k in (b"authorization", b"cookie")), b"")
             grant = await self.auth_cache.get(

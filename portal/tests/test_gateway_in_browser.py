@@ -127,3 +127,29 @@ def test_a_model_server_cannot_set_the_portals_cookies(page, gateway_url, hostil
     page.goto(f"{gateway_url}/gateway/demo/iris/cookie")
     cookies = {cookie["name"]: cookie["value"] for cookie in page.context.cookies(gateway_url)}
     assert cookies["sessionid"] == member
+
+
+def test_another_page_cannot_post_to_the_gateway_with_the_visitors_session(
+    page, gateway_url, hostile, member
+):
+    page.goto(f"{hostile}/attack")
+    page.wait_for_url(f"{gateway_url}/gateway/**")
+    settle(0.5)
+    assert ("POST", UNLOAD) not in HostileModelServer.seen
+    assert "csrf_failed" in page.content()
+
+
+def test_the_portals_own_pages_post_to_the_gateway_with_the_csrf_token(
+    page, gateway_url, hostile, member
+):
+    page.goto(f"{gateway_url}/ui/")
+    status = page.evaluate(
+        """async (url) => {
+          const token = JSON.parse(document.body.getAttribute("hx-headers"))["X-CSRFToken"];
+          const response = await fetch(url, {method: "POST", headers: {"X-CSRFToken": token}});
+          return response.status;
+        }""",
+        f"{gateway_url}/gateway/demo/iris{UNLOAD}",
+    )
+    assert status == 200
+    assert ("POST", UNLOAD) in HostileModelServer.seen
