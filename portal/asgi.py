@@ -9,10 +9,19 @@ django_application = get_asgi_application()
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from portal.gateway import Gateway  # noqa: E402
-from portal.gateway_access import authorize, endpoint_backends, store_usage  # noqa: E402
+from portal.gateway_access import (  # noqa: E402
+    authorize,
+    check_csrf,
+    endpoint_backends,
+    store_usage,
+)
 
 # The portal's few static files (admin, browsable API, API docs) are served by this process;
 # /gateway/ is served by the gateway before Django sees the request.
 application = Gateway(
-    ASGIStaticFilesHandler(django_application), authorize, endpoint_backends, store_usage
+    ASGIStaticFilesHandler(django_application),
+    authorize,
+    endpoint_backends,
+    store_usage,
+    check_csrf,
 )

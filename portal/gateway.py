@@ -61,7 +61,20 @@ DROPPED_RESPONSE_HEADERS = {
     "content-length",
     "server",
     "date",
+    # The caller's cookies never reach a backend, so a backend's cookies are not for anything it
+    # serves: they would be the portal's (its origin), e.g. another session in place of the
+    # caller's.
+    "set-cookie",
+    "set-cookie2",
 }
+# Every answer is served on the portal's origin, to callers that may be signed in to the portal,
+# but is written by a tenant's model server (which runs the tenant's code): in a browser it is
+# never a page of the portal's. `sandbox` gives it an origin of its own with no scripts, forms or
+# plugins; `nosniff` keeps a JSON answer from being read as HTML.
+PROTECTIVE_RESPONSE_HEADERS = [
+    (b"content-security-policy", b"sandbox"),
+    (b"x-content-type-options", b"nosniff"),
+]
 
 
 # Responses up to this size with Content-Type application/json are read (while being streamed)
@@ -118,6 +131,9 @@ class TtlCache:
 class Gateway:
     """Wraps the Django ASGI application; serves /gateway/ itself.
 
+    `check_csrf(scope)` raises GatewayError if the request is a cross-site forgery candidate (a
+    portal session's call without the CSRF token); it is about this request, not the credential,
+    so it runs on every request, before the cached grant is looked up.
     `authorize(headers, tenant)` returns a Grant if the caller may call the tenant's endpoints,
     or raises GatewayError; `backends(tenant, endpoint)` returns the replica base URLs (empty: not
     running) or raises GatewayError (404 for an unknown endpoint). Both are synchronous (they
@@ -128,8 +144,9 @@ class Gateway:
 
     prefix = "/gateway/"
 
-    def __init__(self, app, authorize, backends, store_usage):
+    def __init__(self, app, authorize, backends, store_usage, check_csrf):
         self.app = app
+        self.check_csrf = check_csrf
         self.authorize = sync_to_async(authorize, thread_sensitive=False)
         self.backends = sync_to_async(backends, thread_sensitive=False)
         self.store_usage = sync_to_async(store_usage, thread_sensitive=False)
@@ -222,6 +239,7 @@ class Gateway:
     async def handle(self, scope, receive, send):
         try:
             tenant, endpoint, path = self._split(scope["path"])
+            self.check_csrf(scope)
             headers = scope["headers"]
             credential = next((v for k, v in headers if k in (b"authorization", b"cookie")), b"")
             grant = await self.auth_cache.get(
@@ -376,6 +394,7 @@ class Gateway:
                             for k, v in response.headers.items()
                             if k.lower() not in DROPPED_RESPONSE_HEADERS
                         ]
+                        + PROTECTIVE_RESPONSE_HEADERS
                         + extra_headers,
                     }
                 )
@@ -418,6 +437,7 @@ class Gateway:
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
+            *PROTECTIVE_RESPONSE_HEADERS,
         ]
         if error.status == 401:
             headers.append((b"www-authenticate", b'Bearer realm="modelport"'))

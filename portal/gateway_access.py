@@ -1,14 +1,18 @@
 """Who may call an endpoint through the gateway, and where the endpoint runs. Synchronous (they
 use the ORM); the gateway runs them in a thread and caches their answers for a second."""
 
+import io
 from http.cookies import CookieError, SimpleCookie
 from importlib import import_module
 from types import SimpleNamespace
 
 from django.conf import settings
 from django.contrib import auth
+from django.core.exceptions import DisallowedHost
+from django.core.handlers.asgi import ASGIRequest
 from django.db import connections
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
 
 from portal.api.authentication import parse_authorization, token_owner
 from portal.gateway import MEMBER, GatewayError, Grant
@@ -37,6 +41,33 @@ def _session_user(cookie_header):
     # Django's own check, so a session is refused exactly when the portal would refuse it.
     user = auth.get_user(SimpleNamespace(session=session))
     return user if user.is_authenticated else None
+
+
+def check_csrf(scope):
+    """A call made with the portal session (no credential in Authorization) that may change
+    something needs the CSRF token, as the API's session calls and the portal's forms do:
+    browsers attach the session cookie to requests other sites' pages start. Django's check, as
+    DRF runs it for the API (Origin, Referer under HTTPS, the X-CSRFToken header against the
+    csrftoken cookie), so the gateway refuses exactly what the API would; the body is not read
+    (it belongs to the backend), so the token goes in the header only."""
+    headers = scope["headers"]
+    if parse_authorization(_header(headers, b"authorization")):
+        return
+    if scope["method"] in ("GET", "HEAD", "OPTIONS", "TRACE") or not _header(headers, b"cookie"):
+        return
+    without_body = [(k, v) for k, v in headers if k not in (b"content-type", b"content-length")]
+    request = ASGIRequest({**scope, "headers": without_body}, io.BytesIO())
+    try:
+        SessionAuthentication().enforce_csrf(request)
+    except (PermissionDenied, DisallowedHost) as exc:
+        reason = exc.detail if isinstance(exc, PermissionDenied) else "CSRF Failed: unknown host."
+        raise GatewayError(
+            403,
+            "csrf_failed",
+            f"{reason} A call with the portal session that is not a GET needs the X-CSRFToken "
+            "header (the csrftoken cookie's value); programs send a key or token in "
+            "Authorization instead.",
+        ) from None
 
 
 def _id_token_owner(raw):

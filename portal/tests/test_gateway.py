@@ -75,8 +75,8 @@ def demo(make_user, model_servers, settings):
     }
 
 
-def infer(gateway_url, token, endpoint="iris", **kwargs):
-    headers = {"Authorization": token} if token else {}
+def infer(gateway_url, token, endpoint="iris", headers=(), **kwargs):
+    headers = {**({"Authorization": token} if token else {}), **dict(headers)}
     return requests.post(
         f"{gateway_url}/gateway/demo/{endpoint}/v2/models/iris/infer",
         json=v2_request(IRIS_ROWS),
@@ -102,11 +102,50 @@ def test_bearer_and_the_query_string_are_passed_along(gateway_url, demo):
     assert response.json()["name"] == "iris"
 
 
-def test_a_logged_in_portal_session_may_call(gateway_url, demo, client):
+@pytest.fixture
+def portal_session(demo, client):
+    """bob's portal session cookies (session and CSRF), and the CSRF token his pages carry."""
     client.force_login(User.objects.get(username="bob"))
-    cookie = {settings.SESSION_COOKIE_NAME: client.cookies[settings.SESSION_COOKIE_NAME].value}
-    response = infer(gateway_url, None, cookies=cookie)
+    token = client.get("/ui/").cookies[settings.CSRF_COOKIE_NAME].value
+    cookies = {
+        settings.SESSION_COOKIE_NAME: client.cookies[settings.SESSION_COOKIE_NAME].value,
+        settings.CSRF_COOKIE_NAME: token,
+    }
+    return cookies, token
+
+
+def test_a_logged_in_portal_session_may_call(gateway_url, portal_session):
+    cookies, token = portal_session
+    response = infer(gateway_url, None, cookies=cookies, headers={"X-CSRFToken": token})
     assert response.status_code == 200
+    metadata = requests.get(
+        f"{gateway_url}/gateway/demo/iris/v2/models/iris", cookies=cookies, timeout=10
+    )
+    assert metadata.status_code == 200  # reading needs no token
+
+
+def test_a_portal_sessions_post_without_the_csrf_token_is_refused(gateway_url, portal_session):
+    cookies, token = portal_session
+    response = infer(gateway_url, None, cookies=cookies)
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "csrf_failed"
+    assert "X-CSRFToken" in response.json()["error"]["message"]
+    forged = infer(gateway_url, None, cookies=cookies, headers={"X-CSRFToken": "x" * 32})
+    assert forged.json()["error"]["code"] == "csrf_failed"
+    elsewhere = infer(
+        gateway_url,
+        None,
+        cookies=cookies,
+        headers={"X-CSRFToken": token, "Origin": "http://evil.example"},
+    )
+    assert elsewhere.json()["error"]["code"] == "csrf_failed"
+
+
+def test_a_token_in_authorization_needs_no_csrf_token_beside_a_session(
+    gateway_url, demo, portal_session
+):
+    cookies, _ = portal_session
+    assert infer(gateway_url, demo["bob"], cookies=cookies).status_code == 200
 
 
 def test_anonymous_callers_get_401(gateway_url, demo):
