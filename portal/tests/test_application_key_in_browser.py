@@ -28,7 +28,10 @@ def create_scorer(page, live_server):
     page.goto(f"{live_server.url}/ui/t/demo/applications/")
     page.get_by_label("Name").fill("scorer")
     page.get_by_label("iris").check()
-    page.get_by_role("button", name="Create application and key").click()
+    # Until the page has loaded, its script may not have run yet: wait for it, as a person
+    # reading the key does.
+    with page.expect_navigation(wait_until="load"):
+        page.get_by_role("button", name="Create application and key").click()
     return page.locator("#issued-key").inner_text()
 
 
@@ -62,7 +65,8 @@ def test_reloading_the_page_that_showed_a_key_issues_no_other_key(signed_in, liv
     assert page.locator("code", has_text=first[:12]).count() == 1
 
     page.locator("summary", has_text="Manage").click()
-    page.get_by_role("button", name="Rotate key").click()
+    with page.expect_navigation(wait_until="load"):
+        page.get_by_role("button", name="Rotate key").click()
     second = page.locator("#issued-key").inner_text()
     assert second != first
     page.reload()

@@ -122,7 +122,8 @@ def test_a_new_user_goes_from_sign_in_to_a_charted_call(page, gateway_url, team,
     page.get_by_label("Name", exact=True).fill("web-shop")
     page.get_by_label("Plan", exact=True).select_option("starter")
     page.get_by_label("iris", exact=True).check()
-    page.get_by_role("button", name="Create application and key").click()
+    with page.expect_navigation(wait_until="load"):  # its script stores the key for the tab
+        page.get_by_role("button", name="Create application and key").click()
     key = page.locator(".secret").inner_text().strip()
     assert re.fullmatch(r"mpk_\S+", key), key
     shoot("applications")
