@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 
+from portal.api.serializers import APPLICATION_NAME, APPLICATION_NAME_RULE
 from portal.models import (
     ApiKey,
     Application,
@@ -82,6 +83,13 @@ class ApplicationForm(forms.ModelForm):
     class Meta:
         model = Application
         fields = ("tenant", "name", "plan", "endpoints")
+
+    def clean_name(self):
+        """The API's rule: the name is a label in URLs, usage rows and the portal's pages."""
+        name = self.cleaned_data["name"]
+        if not APPLICATION_NAME.match(name):
+            raise forms.ValidationError(APPLICATION_NAME_RULE)
+        return name
 
     def clean(self):
         data = super().clean()

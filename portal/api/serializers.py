@@ -7,6 +7,10 @@ from rest_framework import serializers
 from portal.applications import DEFAULT_GRACE_SECONDS, MAX_GRACE_SECONDS
 
 APPLICATION_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+APPLICATION_NAME_RULE = (
+    "An application name is 1 to 63 lowercase letters, digits and hyphens, starting and ending "
+    "with a letter or digit."
+)
 PLAN_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,48}[a-z0-9])?$")
 MAX_KEY_DAYS = 3650
 
@@ -60,10 +64,7 @@ class ApplicationCreateSerializer(serializers.Serializer):
 
     def validate_name(self, value):
         if not APPLICATION_NAME.match(value):
-            raise serializers.ValidationError(
-                "An application name is 1 to 63 lowercase letters, digits and hyphens, starting "
-                "and ending with a letter or digit."
-            )
+            raise serializers.ValidationError(APPLICATION_NAME_RULE)
         return value
 
 

@@ -350,22 +350,31 @@ def test_another_tenants_usage_is_a_404(team):
     assert response.status_code == 404
 
 
-def test_the_admin_site_refuses_another_tenants_endpoints(team, client, make_user):
+def add_in_the_admin_site(team, client, make_user, **changes):
     root = make_user("root", superuser=True)
     root.is_staff = True
     root.save()
     client.force_login(root)
-    response = client.post(
-        "/admin/portal/application/add/",
-        {
-            "tenant": team["demo"].pk,
-            "name": "sneaky",
-            "plan": Plan.objects.get().pk,
-            "endpoints": [Endpoint.objects.get(name="secret").pk],
-            "keys-TOTAL_FORMS": 0,
-            "keys-INITIAL_FORMS": 0,
-        },
-    )
+    form = {
+        "tenant": team["demo"].pk,
+        "name": "sneaky",
+        "plan": Plan.objects.get().pk,
+        "endpoints": [Endpoint.objects.get(name="secret").pk],
+        "keys-TOTAL_FORMS": 0,
+        "keys-INITIAL_FORMS": 0,
+    }
+    return client.post("/admin/portal/application/add/", {**form, **changes})
+
+
+def test_the_admin_site_refuses_another_tenants_endpoints(team, client, make_user):
+    response = add_in_the_admin_site(team, client, make_user)
     assert response.status_code == 200  # the form again, with the error
     assert "its own tenant&#x27;s endpoints only" in response.content.decode()
+    assert not Application.objects.exists()
+
+
+def test_the_admin_site_refuses_a_name_the_api_would(team, client, make_user):
+    response = add_in_the_admin_site(team, client, make_user, name="x'); alert(1); ('")
+    assert response.status_code == 200
+    assert "An application name is 1 to 63 lowercase letters" in response.content.decode()
     assert not Application.objects.exists()
