@@ -241,7 +241,11 @@ class Gateway:
             tenant, endpoint, path = self._split(scope["path"])
             self.check_csrf(scope)
             headers = scope["headers"]
-            credential = next((v for k, v in headers if k in (b"authorization", b"cookie")), b"")
+            # `authorize` goes by these two headers alone, so the grant is cached under both.
+            credential = tuple(
+                next((v for k, v in headers if k == name), b"")
+                for name in (b"authorization", b"cookie")
+            )
             grant = await self.auth_cache.get(
                 (credential, tenant), lambda: self.authorize(headers, tenant)
             )

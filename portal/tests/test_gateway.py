@@ -1,6 +1,7 @@
 """The gateway, served by a real uvicorn server, in front of real MLServer replicas run by the
 local runtime: predictions, who may call, and what a caller sees when things go wrong."""
 
+import http.client
 import json
 import socket
 import threading
@@ -122,6 +123,26 @@ def test_a_logged_in_portal_session_may_call(gateway_url, portal_session):
         f"{gateway_url}/gateway/demo/iris/v2/models/iris", cookies=cookies, timeout=10
     )
     assert metadata.status_code == 200  # reading needs no token
+
+
+def test_a_credential_in_authorization_is_judged_even_beside_a_cached_session(
+    gateway_url, portal_session
+):
+    """The session's grant is cached for a second; a call carrying the same cookie *and* a key
+    is about the key, whichever header comes first."""
+    cookies, _ = portal_session
+    cookie = "; ".join(f"{name}={value}" for name, value in cookies.items())
+    assert requests.get(f"{gateway_url}/gateway/demo/iris/v2/models/iris", cookies=cookies,
+                        timeout=10).status_code == 200  # fmt: skip
+    connection = http.client.HTTPConnection(gateway_url.removeprefix("http://"), timeout=10)
+    connection.putrequest("GET", "/gateway/demo/iris/v2/models/iris")
+    connection.putheader("Cookie", cookie)  # first, then the key
+    connection.putheader("Authorization", "mpk_not-a-real-key")
+    connection.endheaders()
+    response = connection.getresponse()
+    assert response.status == 401
+    assert json.loads(response.read())["error"]["code"] == "authentication_failed"
+    connection.close()
 
 
 def test_a_portal_sessions_post_without_the_csrf_token_is_refused(gateway_url, portal_session):
