@@ -9,10 +9,9 @@ TIMEOUT = (10, 300)  # connect, read: archives and big parts take a while
 
 
 class CliError(Exception):
-    def __init__(self, message, code="cli_error", status=None):
+    def __init__(self, message, code="cli_error"):
         super().__init__(message)
         self.code = code
-        self.status = status
 
 
 class Client:
@@ -30,10 +29,10 @@ class Client:
             )
         return self.credentials.server.rstrip("/")
 
-    def call(self, method, path, *, json=None, params=None, data=None, auth=True):
+    def call(self, method, path, **kwargs):
         """The `data` of the API's answer (or the bare body of the few calls that answer
         without the envelope)."""
-        return unwrap(self.send(method, path, json=json, params=params, data=data, auth=auth))
+        return unwrap(self.send(method, path, **kwargs))
 
     def send(self, method, path, *, auth=True, **kwargs):
         """The response; if the API refuses an ID token, it is refreshed and the call made
@@ -93,11 +92,9 @@ def unwrap(response, body=None):
             message = error.get("message", "")
             for field, problems in (error.get("fields") or {}).items():
                 message += f"\n  {field}: {_sentence(problems)}"
-            raise CliError(message, error.get("code", "error"), response.status_code)
+            raise CliError(message, error.get("code", "error"))
         raise CliError(
-            f"The server answered {response.status_code} {response.reason}.",
-            "http_error",
-            response.status_code,
+            f"The server answered {response.status_code} {response.reason}.", "http_error"
         )
     if isinstance(body, dict) and "status" in body and "data" in body:
         return body["data"]

@@ -40,6 +40,11 @@ def _table(rows, columns):
     )
 
 
+def _certificate(path):
+    """A CA certificate file as the API takes it: base64 of the PEM."""
+    return base64.b64encode(Path(path).read_bytes()).decode()
+
+
 def _given(**values):
     """The options given on the command line (those not left out)."""
     return {key: value for key, value in values.items() if value is not None}
@@ -116,14 +121,14 @@ class Commands:
     def tenants_create(self, a):
         body = {"name": a.name, "scope": a.scope, "quota": a.quota or {}}
         if a.cert:
-            body["cert"] = base64.b64encode(Path(a.cert).read_bytes()).decode()
+            body["cert"] = _certificate(a.cert)
         self.call("POST", "/tenants", json=body)
         return f"Tenant {a.name} created; its namespace and bucket are being provisioned."
 
     def tenants_update(self, a):
         body = _given(quota=a.quota)
         if a.cert:
-            body["cert"] = base64.b64encode(Path(a.cert).read_bytes()).decode()
+            body["cert"] = _certificate(a.cert)
         if a.remove_cert:
             body["cert"] = ""
         if not body:

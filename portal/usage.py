@@ -11,6 +11,7 @@ still finishing in another process (or on a clock a little behind) are in before
 Queries read the minutes not copied yet from the counters themselves, so usage is current.
 """
 
+import functools
 import logging
 import math
 import time
@@ -118,7 +119,7 @@ def store_minute(minute, counters, add_to_existing=False):
     tenants = dict(
         Tenant.objects.filter(name__in={t for t, _, _ in rows}).values_list("name", "pk")
     )
-    at = datetime.fromtimestamp(minute * 60, tz=UTC)
+    at = _minute_start(minute)
     objects = []
     with transaction.atomic():
         existing = {}
@@ -320,7 +321,10 @@ def _minute_start(minute):
     return datetime.fromtimestamp(minute * 60, tz=UTC)
 
 
-_redis_clients = {}
+@functools.cache
+def _redis(url):
+    """One client (and connection pool) per Redis URL for this process."""
+    return redis.Redis.from_url(url)
 
 
 def _live_minutes(first, end):
@@ -330,9 +334,7 @@ def _live_minutes(first, end):
     minute (a flush may have copied part of it); this process's own counters (no Redis) are
     not in the database yet, so they add to it."""
     if settings.REDIS_URL:
-        client = _redis_clients.get(settings.REDIS_URL)
-        if client is None:
-            client = _redis_clients[settings.REDIS_URL] = redis.Redis.from_url(settings.REDIS_URL)
+        client = _redis(settings.REDIS_URL)
         try:
             minutes = sorted(
                 int(raw) for raw in client.smembers(f"{PREFIX}:minutes") if first <= int(raw) < end

@@ -71,9 +71,7 @@ def update_tenant(tenant, changes, *, bindings_changed=False):
         raise ValueError(f"Tenant fields that can't change: {', '.join(sorted(unknown))}")
     tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
     if tenant.deletion_requested_at:
-        raise Conflict(
-            "tenant_deleting", f"Tenant {tenant.name!r} is being deleted; it can't change."
-        )
+        raise _deleting(tenant, "it")
     changed = [field for field, value in changes.items() if getattr(tenant, field) != value]
     if "ca_cert" in changed and not changes["ca_cert"]:
         refuse_ca_removal_in_use(tenant)
@@ -110,9 +108,9 @@ def request_resync(tenants):
         reconcile_tenant.delay(pk=tenant.pk)
 
 
-def _deleting(tenant):
+def _deleting(tenant, what="its bindings"):
     return Conflict(
-        "tenant_deleting", f"Tenant {tenant.name!r} is being deleted; its bindings can't change."
+        "tenant_deleting", f"Tenant {tenant.name!r} is being deleted; {what} can't change."
     )
 
 

@@ -4,7 +4,17 @@ from tenants import validation
 from tenants.models import Tenant
 
 
-class TenantCreateSerializer(serializers.Serializer):
+class CertAndQuotaChecks(serializers.Serializer):
+    """The checks of `cert` and `quota`, the same at creation and in a change."""
+
+    def validate_cert(self, value):
+        return validation.parse_ca_certificate(value)
+
+    def validate_quota(self, value):
+        return validation.validate_quota(value)
+
+
+class TenantCreateSerializer(CertAndQuotaChecks):
     """The reference body: {"name", "cert", "scope", "quota"}."""
 
     name = serializers.JSONField(help_text="DNS-1123 label, 3 to 30 characters.")
@@ -23,14 +33,8 @@ class TenantCreateSerializer(serializers.Serializer):
     def validate_scope(self, value):
         return validation.validate_scope(value)
 
-    def validate_cert(self, value):
-        return validation.parse_ca_certificate(value)
 
-    def validate_quota(self, value):
-        return validation.validate_quota(value)
-
-
-class TenantUpdateSerializer(serializers.Serializer):
+class TenantUpdateSerializer(CertAndQuotaChecks):
     """{"quota": {...}} and/or {"cert": "<base64 PEM or PEM>" | ""}. The quota replaces the whole
     quota object (keys left out are limits removed); an empty cert removes the CA."""
 
@@ -42,12 +46,6 @@ class TenantUpdateSerializer(serializers.Serializer):
         required=False,
         help_text='Base64 of the PEM of the new CA (a PEM is accepted too); "" removes the CA.',
     )
-
-    def validate_quota(self, value):
-        return validation.validate_quota(value)
-
-    def validate_cert(self, value):
-        return validation.parse_ca_certificate(value)
 
     def validate(self, attrs):
         if not attrs:
