@@ -5,10 +5,8 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export MODELPORT_DATA_DIR ?= $(CURDIR)/.modelport
 
-# What the test suite talks to: the PostgreSQL and Redis servers on this machine.
-# S3, the Kubernetes API emulator and the Celery worker are started by fixtures.
-TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/modelport
-TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+# The test fixtures start their own PostgreSQL and Redis (Debian's binaries, free ports, a
+# temporary folder), S3, the Kubernetes API server, the Celery worker and the OpenID provider.
 
 # The OpenID provider the tests log in against (npm oidc-provider), installed from its lockfile.
 OIDC_PROVIDER := testinfra/oidc
@@ -17,7 +15,8 @@ OIDC_MODULES := $(OIDC_PROVIDER)/node_modules/.package-lock.json
 MLSERVER_VENV := .venv-mlserver
 export MODELPORT_MLSERVER ?= $(CURDIR)/$(MLSERVER_VENV)/bin/mlserver
 
-.PHONY: run test lint format venv clean screenshots bench-upload bench-endpoints bench-gateway
+.PHONY: run test lint format venv clean screenshots bench-upload bench-endpoints bench-gateway \
+	system-packages
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -56,21 +55,25 @@ $(OIDC_MODULES): $(OIDC_PROVIDER)/package.json $(OIDC_PROVIDER)/package-lock.jso
 	cd $(OIDC_PROVIDER) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-test: venv lint $(OIDC_MODULES)
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest
+# PostgreSQL, Redis, Chromium and Node.js from Debian's packages: installed when missing (as
+# root), otherwise named in one line.
+system-packages:
+	testinfra/system-packages.sh
+
+test: system-packages venv lint $(OIDC_MODULES)
+	$(BIN)/pytest
 
 # The portal journey in headless Chromium, saving its screenshots to docs/screenshots/.
-screenshots: venv $(OIDC_MODULES)
-	UPDATE_SCREENSHOTS=1 DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
-		$(BIN)/pytest portal/tests/test_portal_journey.py
+screenshots: system-packages venv $(OIDC_MODULES)
+	UPDATE_SCREENSHOTS=1 $(BIN)/pytest portal/tests/test_portal_journey.py
 
 # Benchmarks are not part of `make test`: they print figures for people to compare.
 # 1 GiB through the API (uvicorn + moto S3) beside boto3 straight to S3.
 bench-upload: venv
 	$(BIN)/python bench/upload/run.py
 
-bench-endpoints: venv
-	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python bench/endpoints/run.py
+bench-endpoints: system-packages venv
+	$(BIN)/python bench/endpoints/run.py
 
 # Straight to MLServer and through the gateway, with wrk (apt-get install wrk).
 bench-gateway: venv

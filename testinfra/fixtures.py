@@ -1,6 +1,6 @@
-"""pytest fixtures that start the real parts: S3 (moto's server), the Kubernetes API emulator,
-a Celery worker process, an OpenID provider and headless Chromium. Loaded with
-`-p testinfra.fixtures` (see pyproject.toml)."""
+"""pytest fixtures that start the real parts: PostgreSQL and Redis, S3 (moto's server), the
+Kubernetes API emulator, a Celery worker process, an OpenID provider and headless Chromium.
+Loaded with `-p testinfra.fixtures` (see pyproject.toml)."""
 
 import os
 import subprocess
@@ -11,11 +11,32 @@ from pathlib import Path
 import pytest
 from celery.result import allow_join_result
 
+from testinfra.databases import PostgresServer, RedisServer
 from testinfra.identity import CLIENT_ID, CLIENT_SECRET, OidcProvider
 from testinfra.kube_emulator import KubeEmulator
 from testinfra.servers import MotoS3Server, stop_process, write_kubeconfig
 
 ROOT = Path(__file__).resolve().parent.parent
+
+_session_servers = []
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config, parser, args):
+    """Before Django reads its settings: start this session's own PostgreSQL and Redis, unless
+    DATABASE_URL / REDIS_URL name servers to use instead."""
+    if {"--help", "-h", "--version", "-V"} & set(args):
+        return
+    for variable, server_class in (("DATABASE_URL", PostgresServer), ("REDIS_URL", RedisServer)):
+        if not os.environ.get(variable):
+            server = server_class().start()
+            _session_servers.append(server)
+            os.environ[variable] = server.url
+
+
+def pytest_unconfigure(config):
+    while _session_servers:
+        _session_servers.pop().stop()
 
 
 @pytest.fixture(scope="session")

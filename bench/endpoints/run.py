@@ -1,9 +1,9 @@
 """Endpoint benchmark: 1,000 endpoints over 10 tenants against the Kubernetes API emulator.
 
-    make bench-endpoints TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/<database>
+    make bench-endpoints
 
-It creates a throw-away database (`test_<name>`, dropped at the end), starts the emulator on
-127.0.0.1 in a process of its own, and prints:
+It starts a throw-away PostgreSQL (or, with DATABASE_URL set, creates `test_<name>` on that server
+and drops it at the end), starts the emulator on 127.0.0.1 in a process of its own, and prints:
 - reconcile throughput: endpoints per second from the API call (POST /tenants/<t>/endpoints) to
   applied objects (the reconcile task runs in-process, as an eager Celery task);
 - API calls per status cycle (`sync_endpoint_status`) and its duration;
@@ -25,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from testinfra.databases import PostgresServer  # noqa: E402
 from testinfra.kube_emulator import KubeEmulator  # noqa: E402
 from testinfra.servers import write_kubeconfig  # noqa: E402
 
@@ -63,6 +64,10 @@ def main():
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="modelport-bench-"))
+    database = None
+    if not os.environ.get("DATABASE_URL"):
+        database = PostgresServer().start()
+        os.environ["DATABASE_URL"] = database.url
     manager = EmulatorManager()
     manager.start()
     emulator = manager.Emulator()
@@ -89,6 +94,8 @@ def main():
         connection.creation.destroy_test_db(connection.settings_dict["NAME"], verbosity=0)
         emulator.stop()
         manager.shutdown()
+        if database is not None:
+            database.stop()
 
 
 def make_tenant(emulator, name, ca_pem):
