@@ -43,9 +43,11 @@ run: venv
 	if [ "$(DEMO)" != 0 ]; then $(BIN)/python manage.py seed_demo --port $(PORT); fi
 	$(BIN)/python manage.py runembedded --port $(PORT)
 
+# ruff, then the import contract in pyproject.toml: apps import only from the layers below them.
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: venv
 	$(BIN)/ruff check --fix .
@@ -65,7 +67,7 @@ test: system-packages venv lint $(OIDC_MODULES)
 
 # The portal journey in headless Chromium, saving its screenshots to docs/screenshots/.
 screenshots: system-packages venv $(OIDC_MODULES)
-	UPDATE_SCREENSHOTS=1 $(BIN)/pytest portal/tests/test_portal_journey.py
+	UPDATE_SCREENSHOTS=1 $(BIN)/pytest ui/tests/test_portal_journey.py
 
 # Benchmarks are not part of `make test`: they print figures for people to compare.
 # 1 GiB through the API (uvicorn + moto S3) beside boto3 straight to S3.

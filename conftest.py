@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group, User
 from django.test import Client
 from rest_framework.test import APIClient
 
-from portal.models import PersonalAccessToken
+from identity.models import PersonalAccessToken
 
 
 @pytest.fixture

@@ -5,4 +5,5 @@ class EndpointsConfig(AppConfig):
     name = "endpoints"
 
     def ready(self):
-        from endpoints import signals  # noqa: F401 - connects the receivers
+        # Django's way to connect receivers once the app registry is ready.
+        from endpoints import receivers  # noqa: F401, PLC0415

@@ -1,7 +1,8 @@
 from django.conf import settings
 from django.db import models
 
-from tenants.models import Phase, Tenant
+from core.phase import Phase
+from tenants.models import Tenant
 
 DEFAULT_VERSION_POLICY = "{latest {}}"
 

@@ -49,18 +49,17 @@ from django.template import Context, Engine, TemplateSyntaxError
 
 from endpoints.models import endpoint_host
 from endpoints.validation import VersionPolicy, parse_version_policy
-from workers.manifests import (
-    CA_SECRET,
-    CONFIG_CHECKSUM_ANNOTATION,
+from tenants.manifests import CA_SECRET, TLS_SECRET
+from workers.backends.labels import (
     ENDPOINT_KINDS,
     ENDPOINT_LABEL,
     MANAGED_BY,
     TENANT_LABEL,
-    TLS_SECRET,
     endpoint_labels,
 )
 
 S3_SECRET = "modelport-s3"
+CONFIG_CHECKSUM_ANNOTATION = "modelport.io/config-checksum"
 
 _ENGINE = Engine(autoescape=False, builtins=["endpoints.template_filters"])
 # libyaml's parser when PyYAML was built with it (ten times faster than the pure-Python one).
@@ -235,31 +234,11 @@ def render_endpoint_manifests(endpoint, files=None):
     return render_template(files, context_for(endpoint))
 
 
-AUTH_TLS_SECRET_ANNOTATION = "nginx.ingress.kubernetes.io/auth-tls-secret"
-
-
-def verifies_client_certificates(obj):
-    """Whether the object is an Ingress that checks client certificates against a CA secret."""
-    annotations = obj["metadata"].get("annotations") or {}
-    return obj["kind"] == "Ingress" and AUTH_TLS_SECRET_ANNOTATION in annotations
-
-
-# Where each kind keeps its replica count: scaling patches these fields and nothing else.
-def replica_fields(obj):
-    """The part of a rendered object that a scale changes, as a merge patch, or None."""
-    if obj["kind"] == "Deployment":
-        return {"spec": {"replicas": obj["spec"].get("replicas", 1)}}
-    if obj["kind"] == "InferenceService":
-        predictor = obj["spec"].get("predictor", {})
-        fields = {k: predictor[k] for k in ("minReplicas", "maxReplicas") if k in predictor}
-        return {"spec": {"predictor": fields}} if fields else None
-    return None
-
-
 def schema_errors(obj):
     """Why the object is not valid for the cluster's Kubernetes version (strict: unknown fields
     count), or None. Custom resources (KServe's) have no schema there and pass."""
-    import kubernetes_validate
+    # Loaded when a template is checked (the admin site, the tests), not by every process.
+    import kubernetes_validate  # noqa: PLC0415
 
     try:
         kubernetes_validate.validate(obj, settings.MODELPORT_KUBERNETES_VERSION, strict=True)

@@ -2,23 +2,18 @@
 a worker to make the cluster match."""
 
 import logging
-from collections import defaultdict
 
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core.errors import Conflict
+from endpoints.errors import EndpointErrorCode
 from endpoints.models import Endpoint
-from endpoints.rendering import (
-    TemplateError,
-    render_endpoint_manifests,
-    verifies_client_certificates,
-)
-from endpoints.validation import parse_version_policy
-from models_store.models import ModelVersion, VersionState
-from portal.api.exceptions import Conflict
+from endpoints.tasks import reconcile_endpoint, scale_endpoint
+from models_store.selectors import has_ready_version
+from tenants.errors import TenantErrorCode
 from tenants.models import Tenant
-from workers.tasks import reconcile_endpoint, scale_endpoint
 
 logger = logging.getLogger(__name__)
 
@@ -27,32 +22,12 @@ def schedule_reconcile(endpoint_pk):
     transaction.on_commit(lambda: reconcile_endpoint.delay(pk=endpoint_pk))
 
 
-def endpoints_verifying_clients(tenant):
-    """Names of the tenant's endpoints (those being deleted aside) whose serving template
-    publishes an ingress that checks client certificates against the tenant's CA."""
-    endpoints = (
-        Endpoint.objects.filter(tenant=tenant, deletion_requested_at__isnull=True)
-        .select_related("tenant", "serving")
-        .order_by("name")
-    )
-    names = []
-    for endpoint in endpoints:
-        try:
-            manifests = render_endpoint_manifests(endpoint)
-        except TemplateError:
-            continue  # nothing of it can be applied; its reconcile says why
-        if any(map(verifies_client_certificates, manifests)):
-            names.append(endpoint.name)
-    return names
-
-
 def model_warning(tenant, model_name):
     """The reference's warning when the endpoint points at a model the tenant has not uploaded.
-    The model index answers (it follows storage, see workers/model_tasks.py)."""
-    present = ModelVersion.objects.filter(
-        tenant=tenant, name=model_name, state=VersionState.READY
-    ).exists()
-    return "" if present else f"{model_name} model is not available on the platform"
+    The model index answers (it follows storage, see models_store/tasks.py)."""
+    if has_ready_version(tenant, model_name):
+        return ""
+    return f"{model_name} model is not available on the platform"
 
 
 def _no_room(tenant_name, count, limit):
@@ -89,20 +64,26 @@ def create_endpoint(
     with transaction.atomic():
         locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
         if locked.deletion_requested_at:
-            raise Conflict("tenant_deleting", f"Tenant {tenant.name!r} is being deleted.")
+            raise Conflict(
+                TenantErrorCode.TENANT_DELETING, f"Tenant {tenant.name!r} is being deleted."
+            )
         existing = Endpoint.objects.filter(tenant=locked, name=name).first()
         if existing is not None:
             if existing.deletion_requested_at:
                 raise Conflict(
-                    "endpoint_deleting",
+                    EndpointErrorCode.ENDPOINT_DELETING,
                     f"Endpoint {name!r} is still being deleted; try again when it is gone.",
                 )
-            raise Conflict("endpoint_exists", f"An endpoint called {name!r} already exists.")
+            raise Conflict(
+                EndpointErrorCode.ENDPOINT_EXISTS, f"An endpoint called {name!r} already exists."
+            )
         limit = locked.quota.get("maxEndpoints")
         if limit is not None:
             count = Endpoint.objects.filter(tenant=locked).count()
             if count >= limit:
-                raise Conflict("endpoint_quota_exceeded", _no_room(tenant.name, count, limit))
+                raise Conflict(
+                    EndpointErrorCode.ENDPOINT_QUOTA_EXCEEDED, _no_room(tenant.name, count, limit)
+                )
         endpoint = Endpoint.objects.create(
             tenant=locked,
             name=name,
@@ -130,7 +111,8 @@ PATCHABLE = {
 def _refuse_if_deleting(endpoint):
     if endpoint.deletion_requested_at:
         raise Conflict(
-            "endpoint_deleting", f"Endpoint {endpoint.name!r} is being deleted; it can't change."
+            EndpointErrorCode.ENDPOINT_DELETING,
+            f"Endpoint {endpoint.name!r} is being deleted; it can't change.",
         )
 
 
@@ -176,30 +158,12 @@ def request_resync(endpoints):
         reconcile_endpoint.delay(pk=endpoint.pk)
 
 
-def endpoints_serving(tenant, model_name, version):
-    """Names of the tenant's endpoints whose version policy selects `version` of the model."""
-    return serving_by_version(tenant, [model_name]).get((model_name, version), [])
-
-
-def serving_by_version(tenant, model_names):
-    """{(model name, version): names of the endpoints serving it} for the tenant's models
-    `model_names`, in two queries however many models and versions there are (the models page
-    lists many)."""
-    available = defaultdict(list)
-    ready = ModelVersion.objects.filter(
-        tenant=tenant, name__in=model_names, state=VersionState.READY
-    )
-    for name, version in ready.values_list("name", "version"):
-        available[name].append(version)
-    serving = defaultdict(list)
-    endpoints = Endpoint.objects.filter(
-        tenant=tenant, model_name__in=model_names, deletion_requested_at__isnull=True
-    )
-    for endpoint in endpoints:
-        policy = parse_version_policy(endpoint.version_policy)
-        for version in policy.select(available[endpoint.model_name]):
-            serving[(endpoint.model_name, version)].append(endpoint.name)
-    return serving
+def reconcile_lagging(tenant):
+    """Reconcile the tenant's endpoints whose spec is not applied yet: they may have waited for
+    the tenant (its namespace, or a CA just given)."""
+    lagging = Endpoint.objects.filter(tenant=tenant, observed_generation__lt=F("generation"))
+    for pk in lagging.values_list("pk", flat=True):
+        reconcile_endpoint.delay(pk=pk)
 
 
 def model_versions_changed(tenant_id, model_name):

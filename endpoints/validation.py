@@ -4,9 +4,9 @@ a sentence that says what is wrong and what would be right."""
 import re
 from dataclasses import dataclass
 
-from rest_framework.exceptions import ValidationError
+from django.core.exceptions import ValidationError
 
-from portal.quantity import is_quantity, quantity_value
+from core.quantity import is_quantity, quantity_value
 
 # `<endpoint>-<tenant>` is the first label of the endpoint's host name: 32 + 1 + 30 ≤ 63.
 ENDPOINT_NAME_MAX = 32

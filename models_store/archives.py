@@ -6,6 +6,7 @@ size) before anything is written, and once to stream each member into storage. T
 read in stream mode (`r|*`), so even compressed ones never need the whole archive in memory.
 """
 
+import logging
 import stat
 import tarfile
 import tempfile
@@ -14,14 +15,23 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db import transaction
 
+from core.errors import Conflict, Invalid
 from models_store import validation
-from models_store.storage import CHUNK_SIZE
-from portal.api.exceptions import ApiError
+from models_store.errors import ModelStoreErrorCode, storage_errors
+from models_store.models import ModelFile, ModelVersion, VersionState
+from models_store.quota import check_quota, lock_tenant
+from models_store.versions import claim_version, forget_if_empty, require_ready
+from workers.errors import PermanentError, TransientError
+from workers.storage import get_object_store
+from workers.storage.streams import CHUNK_SIZE
+
+logger = logging.getLogger(__name__)
 
 
 def bad_archive(message, code="invalid_archive"):
-    return ApiError(code, message)
+    return Invalid(code, message)
 
 
 @dataclass
@@ -58,13 +68,13 @@ def spooled_body(stream, length):
 
 
 def _member_path(name):
-    """A member name as a path inside the version, or ApiError. `./` prefixes are harmless."""
+    """A member name as a path inside the version, or Invalid. `./` prefixes are harmless."""
     clean = name
     while clean.startswith("./"):
         clean = clean[2:]
     try:
         return validation.file_path(clean.rstrip("/"), "member")
-    except ApiError as exc:
+    except Invalid as exc:
         raise bad_archive(f"The archive member {name!r} is not allowed: {exc.message}") from None
 
 
@@ -158,3 +168,80 @@ def members(spool, summary):
         for member in archive:
             if member.isreg():
                 yield _member_path(member.name), member.size, archive.extractfile(member)
+
+
+# --- the upload -----------------------------------------------------------------------------
+
+
+def upload_archive(*, tenant, user, name, version, stream, length, overwrite):
+    """Unpack a tar / tar.gz / zip into `<name>/<version>/`. Every member is checked before
+    anything is written; a version that already has files is a 409 unless `overwrite`, which
+    replaces the whole version. Returns the version with its files."""
+    require_ready(tenant)
+    store = get_object_store()
+    prefix = f"{name}/{version}/"
+    with spooled_body(stream, length) as spool:
+        summary = inspect(spool)
+        with transaction.atomic():
+            locked_tenant = lock_tenant(tenant)
+            model_version = claim_version(tenant, name, version, user)
+            existing = {f.path: f.size for f in model_version.files.all()}
+            if existing and not overwrite:
+                raise Conflict(
+                    ModelStoreErrorCode.VERSION_EXISTS,
+                    f"Version {version} of {name!r} already exists; pass overwrite=true to "
+                    "replace it.",
+                )
+            if model_version.uploads.exists():
+                raise Conflict(
+                    ModelStoreErrorCode.UPLOAD_IN_PROGRESS,
+                    f"Files are being uploaded to version {version} of {name!r}; wait for them "
+                    "to finish or abort them.",
+                )
+            check_quota(locked_tenant, summary.total_size, freeing=sum(existing.values()))
+            model_version.state = VersionState.UPLOADING
+            model_version.save(update_fields=["state", "updated_at"])
+
+        written = {}
+        try:
+            with storage_errors():
+                for path, size, member in members(spool, summary):
+                    written[path] = (
+                        size,
+                        store.put_stream(tenant.bucket, prefix + path, member, size),
+                    )
+        except BaseException:
+            _discard_partial_archive(store, tenant, model_version, prefix, written, existing)
+            raise
+
+    with transaction.atomic():
+        model_version = ModelVersion.objects.select_for_update().get(pk=model_version.pk)
+        model_version.files.all().delete()
+        ModelFile.objects.bulk_create(
+            ModelFile(model_version=model_version, path=path, size=size, etag=etag)
+            for path, (size, etag) in written.items()
+        )
+        model_version.state = VersionState.READY
+        model_version.save(update_fields=["state", "updated_at"])
+    stale = [prefix + path for path in existing if path not in written]
+    if stale:
+        with storage_errors():
+            store.delete_objects(tenant.bucket, stale)
+    return model_version
+
+
+def _discard_partial_archive(store, tenant, model_version, prefix, written, existing):
+    """Storage failed half way: remove what this upload wrote that was not there before."""
+    try:
+        store.delete_objects(tenant.bucket, [prefix + p for p in written if p not in existing])
+    except (TransientError, PermanentError) as exc:
+        logger.warning("could not remove a partial archive from %s: %s", tenant.bucket, exc)
+    with transaction.atomic():
+        locked = ModelVersion.objects.select_for_update().filter(pk=model_version.pk).first()
+        if locked is None:
+            return
+        if existing:
+            locked.state = VersionState.READY
+            locked.save(update_fields=["state", "updated_at"])
+        else:
+            forget_if_empty(locked)

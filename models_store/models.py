@@ -1,7 +1,7 @@
 """The model index: which versions and files a tenant has, and which uploads are in progress.
 
 Storage holds the bytes and is the source of truth for them; these rows make listing, quotas and
-permissions cheap, and a periodic task (workers.model_tasks.sync_model_index) repairs them when
+permissions cheap, and a periodic task (models_store.tasks.sync_model_index) repairs them when
 objects are added or removed behind the platform's back.
 """
 

@@ -1,9 +1,10 @@
-"""Checks on model input. Each function returns the clean value or raises ApiError with a stable
+"""Checks on model input. Each function returns the clean value or raises Invalid with a stable
 code and a sentence that says what is wrong."""
 
 import re
 
-from portal.api.exceptions import ApiError
+from core.errors import Invalid
+from models_store.errors import ModelStoreErrorCode
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 # S3 keys are at most 1024 bytes; leave room for `<model>/<version>/`.
@@ -19,10 +20,14 @@ MIN_PART_BYTES = 5 * 1024**2
 
 def model_name(value):
     if not isinstance(value, str) or not value:
-        raise ApiError("invalid_model_name", "modelName is required.", fields={"modelName": []})
+        raise Invalid(
+            ModelStoreErrorCode.INVALID_MODEL_NAME,
+            "modelName is required.",
+            fields={"modelName": []},
+        )
     if not MODEL_NAME.match(value) or ".." in value:
-        raise ApiError(
-            "invalid_model_name",
+        raise Invalid(
+            ModelStoreErrorCode.INVALID_MODEL_NAME,
             "modelName must be 1 to 100 letters, digits, dots, hyphens or underscores, starting "
             f"with a letter or digit; {value!r} is not.",
             fields={"modelName": ["Invalid model name."]},
@@ -35,8 +40,8 @@ def model_version(value):
     if isinstance(value, str) and value.isascii() and value.isdigit():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_VERSION:
-        raise ApiError(
-            "invalid_version",
+        raise Invalid(
+            ModelStoreErrorCode.INVALID_VERSION,
             f"modelVersion must be a positive whole number such as 1; {value!r} is not.",
             fields={"modelVersion": ["Must be a positive whole number."]},
         )
@@ -48,14 +53,16 @@ def file_path(value, field="fileName"):
     `..` segments, no leading `/`, no backslashes or control characters."""
 
     def bad(reason):
-        return ApiError(
-            "invalid_file_name",
+        return Invalid(
+            ModelStoreErrorCode.INVALID_FILE_NAME,
             f"{field} {reason}; {value!r} is not allowed.",
             fields={field: [reason[0].upper() + reason[1:] + "."]},
         )
 
     if not isinstance(value, str) or not value:
-        raise ApiError("invalid_file_name", f"{field} is required.", fields={field: []})
+        raise Invalid(
+            ModelStoreErrorCode.INVALID_FILE_NAME, f"{field} is required.", fields={field: []}
+        )
     if value.startswith("/"):
         raise bad("must be a relative path")
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in value) or "\\" in value:
@@ -73,8 +80,8 @@ def part_number(value):
     except (TypeError, ValueError):
         number = 0
     if isinstance(value, bool) or not 1 <= number <= MAX_PART_NUMBER:
-        raise ApiError(
-            "invalid_part_number",
+        raise Invalid(
+            ModelStoreErrorCode.INVALID_PART_NUMBER,
             f"partNumber must be a whole number from 1 to {MAX_PART_NUMBER}; {value!r} is not.",
             fields={"partNumber": ["Invalid part number."]},
         )
@@ -83,7 +90,9 @@ def part_number(value):
 
 def upload_id(value):
     if not isinstance(value, str) or not value or len(value) > 1024:
-        raise ApiError("invalid_upload_id", "uploadId is required.", fields={"uploadId": []})
+        raise Invalid(
+            ModelStoreErrorCode.INVALID_UPLOAD_ID, "uploadId is required.", fields={"uploadId": []}
+        )
     return value
 
 
@@ -92,8 +101,8 @@ def overwrite_flag(value):
         return False
     if value in (True, "true", "1", "yes"):
         return True
-    raise ApiError(
-        "invalid_overwrite",
+    raise Invalid(
+        ModelStoreErrorCode.INVALID_OVERWRITE,
         f"overwrite must be true or false; {value!r} is not.",
         fields={"overwrite": ["Must be true or false."]},
     )
@@ -102,24 +111,24 @@ def overwrite_flag(value):
 def parts_list(value):
     """The `parts` of upload/done: [{"ETag": "...", "PartNumber": 1}, ...], as S3 takes them."""
     if not isinstance(value, list) or not value:
-        raise ApiError(
-            "invalid_parts",
+        raise Invalid(
+            ModelStoreErrorCode.INVALID_PARTS,
             'parts must be a non-empty list such as [{"ETag": "...", "PartNumber": 1}].',
             fields={"parts": ["Must be a non-empty list."]},
         )
     clean = []
     for item in value:
         if not isinstance(item, dict) or not isinstance(item.get("ETag"), str):
-            raise ApiError(
-                "invalid_parts",
+            raise Invalid(
+                ModelStoreErrorCode.INVALID_PARTS,
                 'Each part must be an object with "ETag" and "PartNumber".',
                 fields={"parts": ["Each part needs ETag and PartNumber."]},
             )
         clean.append((part_number(item.get("PartNumber")), item["ETag"]))
     numbers = [number for number, _ in clean]
     if numbers != sorted(set(numbers)):
-        raise ApiError(
-            "invalid_parts",
+        raise Invalid(
+            ModelStoreErrorCode.INVALID_PARTS,
             "parts must be in ascending PartNumber order, each number once.",
             fields={"parts": ["Parts out of order or repeated."]},
         )

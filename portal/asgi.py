@@ -8,13 +8,13 @@ django_application = get_asgi_application()
 # Imported once Django is set up: they use the ORM and the settings.
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
-from portal.gateway import Gateway  # noqa: E402
-from portal.gateway_access import (  # noqa: E402
+from gateway.access import (  # noqa: E402
     authorize,
     check_csrf,
     endpoint_backends,
     store_usage,
 )
+from gateway.proxy import Gateway  # noqa: E402
 
 # The portal's few static files (admin, browsable API, API docs) are served by this process;
 # /gateway/ is served by the gateway before Django sees the request.

@@ -7,9 +7,9 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from django.db import connection
 from django.http import JsonResponse
 
-from models_store.storage import get_object_store
 from portal.celery import app as celery_app
 from workers.backends import get_orchestrator
+from workers.storage import get_object_store
 
 logger = logging.getLogger(__name__)
 CHECK_TIMEOUT_SECONDS = 5

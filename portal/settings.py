@@ -98,11 +98,15 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    # Ours, top layer first (see the import contract in pyproject.toml).
     "portal",
-    "tenants",
-    "models_store",
+    "ui",
+    "gateway",
+    "applications",
     "endpoints",
-    "workers",
+    "models_store",
+    "tenants",
+    "identity",
 ]
 
 MIDDLEWARE = [
@@ -112,7 +116,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "portal.identity.backend.OidcSessionRefresh",
+    "identity.backend.OidcSessionRefresh",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -212,17 +216,24 @@ MODELPORT_STATUS_SECONDS = _int("MODELPORT_STATUS_SECONDS", 15, minimum=1)
 MODELPORT_USAGE_FLUSH_SECONDS = _int("MODELPORT_USAGE_FLUSH_SECONDS", 60, minimum=1)
 MODELPORT_USAGE_SETTLE_SECONDS = _int("MODELPORT_USAGE_SETTLE_SECONDS", 120, minimum=0)
 CELERY_BEAT_SCHEDULE = {
-    "resync": {"task": "workers.tasks.resync", "schedule": float(MODELPORT_RESYNC_SECONDS)},
+    "resync-tenants": {
+        "task": "tenants.tasks.resync_tenants",
+        "schedule": float(MODELPORT_RESYNC_SECONDS),
+    },
+    "resync-endpoints": {
+        "task": "endpoints.tasks.resync_endpoints",
+        "schedule": float(MODELPORT_RESYNC_SECONDS),
+    },
     "resync-models": {
-        "task": "workers.model_tasks.resync_models",
+        "task": "models_store.tasks.resync_models",
         "schedule": float(MODELPORT_MODEL_SYNC_SECONDS),
     },
     "sync-endpoint-status": {
-        "task": "workers.tasks.sync_endpoint_status",
+        "task": "endpoints.tasks.sync_endpoint_status",
         "schedule": float(MODELPORT_STATUS_SECONDS),
     },
     "flush-usage": {
-        "task": "portal.tasks.flush_usage",
+        "task": "gateway.tasks.flush_usage",
         "schedule": float(MODELPORT_USAGE_FLUSH_SECONDS),
     },
 }
@@ -327,14 +338,14 @@ OIDC_TIMEOUT = _int("OIDC_TIMEOUT", 10, minimum=1)
 OIDC_CLI_REDIRECT_URI = _url("OIDC_CLI_REDIRECT_URI", default="", schemes=("http", "https"))
 
 # mozilla-django-oidc: its views and backend read their settings through
-# portal.identity.backend.oidc_setting, which maps these names to the ones above.
+# identity.backend.oidc_setting, which maps these names to the ones above.
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
-    "portal.identity.backend.OidcBackend",
+    "identity.backend.OidcBackend",
 ]
-OIDC_AUTHENTICATE_CLASS = "portal.identity.backend.OidcLoginView"
-OIDC_CALLBACK_CLASS = "portal.identity.backend.OidcCallbackView"
-OIDC_OP_LOGOUT_URL_METHOD = "portal.identity.backend.provider_logout_url"
+OIDC_AUTHENTICATE_CLASS = "identity.backend.OidcLoginView"
+OIDC_CALLBACK_CLASS = "identity.backend.OidcCallbackView"
+OIDC_OP_LOGOUT_URL_METHOD = "identity.backend.provider_logout_url"
 OIDC_STORE_ID_TOKEN = True
 # A browser session goes back to the provider (silently) this often, to read the groups again.
 OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = _int("OIDC_SESSION_RECHECK_SECONDS", 900, minimum=10)
@@ -365,8 +376,8 @@ SESSION_COOKIE_AGE = _int("MODELPORT_SESSION_SECONDS", 8 * 3600, minimum=60)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "portal.api.authentication.TokenAuthentication",
-        "portal.identity.authentication.OidcTokenAuthentication",
+        "identity.authentication.TokenAuthentication",
+        "identity.authentication.OidcTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -375,9 +386,9 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.EnvelopePagination",
+    "DEFAULT_PAGINATION_CLASS": "core.api.pagination.EnvelopePagination",
     "PAGE_SIZE": 100,
-    "EXCEPTION_HANDLER": "portal.api.exceptions.envelope_exception_handler",
+    "EXCEPTION_HANDLER": "core.api.exceptions.envelope_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }

@@ -7,7 +7,8 @@ break-glass accounts); everyone else gets the roles that the tenants' bindings g
 
 from django.conf import settings
 
-from portal.api.exceptions import ApiError, NotFound
+from core.errors import CoreErrorCode, Forbidden, NotFound
+from tenants.errors import TenantErrorCode
 from tenants.models import Role, Tenant, TenantBinding
 
 _RANK = {Role.VIEWER: 1, Role.EDITOR: 2, Role.ADMIN: 3}
@@ -57,12 +58,11 @@ def get_tenant(user, name, role=Role.VIEWER, queryset=None):
     )
     tenant = visible.first()
     if tenant is None:
-        raise NotFound(f"There is no tenant called {name!r}.", code="tenant_not_found")
+        raise NotFound(TenantErrorCode.TENANT_NOT_FOUND, f"There is no tenant called {name!r}.")
     if role != Role.VIEWER and not tenants_for(user, role).filter(pk=tenant.pk).exists():
-        raise ApiError(
-            "permission_denied",
+        raise Forbidden(
+            CoreErrorCode.PERMISSION_DENIED,
             f"You need the {role} role in tenant {name!r} to do this.",
-            status_code=403,
         )
     return tenant
 

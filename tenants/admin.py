@@ -1,8 +1,8 @@
 from django import forms
 from django.contrib import admin, messages
-from rest_framework.exceptions import ValidationError
+from django.core.exceptions import ValidationError
 
-from portal.api.exceptions import ApiError
+from core.errors import ModelportError
 from tenants import services, validation
 from tenants.models import Tenant, TenantBinding
 
@@ -20,10 +20,20 @@ class TenantForm(forms.ModelForm):
         fields = ("name", "scope", "ca_cert", "quota")
 
     def _checked(self, check, value):
+        """The API's check; errors about parts of the value (quota keys) name the part, since a
+        form field has one list of errors."""
         try:
             return check(value)
         except ValidationError as exc:
-            raise forms.ValidationError(str(exc.detail)) from None
+            if not hasattr(exc, "error_dict"):
+                raise
+            raise ValidationError(
+                [
+                    f"{key}: {message}"
+                    for key, messages in exc.message_dict.items()
+                    for message in messages
+                ]
+            ) from None
 
     def clean_name(self):
         return self._checked(validation.validate_tenant_name, self.cleaned_data["name"])
@@ -45,7 +55,7 @@ class TenantForm(forms.ModelForm):
         if tenant.ca_cert and cleaned.get("ca_cert") == "":
             try:
                 services.refuse_ca_removal_in_use(tenant)
-            except ApiError as exc:
+            except ModelportError as exc:
                 self.add_error("ca_cert", exc.message)
         return cleaned
 

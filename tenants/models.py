@@ -1,13 +1,7 @@
 from django.conf import settings
 from django.db import models
 
-
-class Phase(models.TextChoices):
-    PENDING = "Pending"
-    PROVISIONING = "Provisioning"
-    READY = "Ready"
-    FAILED = "Failed"
-    DELETING = "Deleting"
+from core.phase import Phase
 
 
 class Role(models.TextChoices):

@@ -5,10 +5,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from endpoints.services import endpoints_verifying_clients
-from portal.api.exceptions import Conflict
+from core.errors import Conflict
+from core.signals import answers
+from tenants.errors import TenantErrorCode
 from tenants.models import Role, Tenant, TenantBinding
-from workers.tasks import reconcile_tenant
+from tenants.signals import ca_removal_requested
+from tenants.tasks import reconcile_tenant
 
 
 def schedule_reconcile(tenant_pk):
@@ -20,10 +22,10 @@ def create_tenant(*, name, scope, ca_cert, quota, created_by):
     if existing is not None:
         if existing.deletion_requested_at:
             raise Conflict(
-                "tenant_deleting",
+                TenantErrorCode.TENANT_DELETING,
                 f"Tenant {name!r} is still being deleted; try again when it is gone.",
             )
-        raise Conflict("tenant_exists", f"A tenant called {name!r} already exists.")
+        raise Conflict(TenantErrorCode.TENANT_EXISTS, f"A tenant called {name!r} already exists.")
     try:
         with transaction.atomic():
             tenant = Tenant.objects.create(
@@ -32,7 +34,9 @@ def create_tenant(*, name, scope, ca_cert, quota, created_by):
             bind_scope(tenant)
             schedule_reconcile(tenant.pk)
     except IntegrityError:
-        raise Conflict("tenant_exists", f"A tenant called {name!r} already exists.") from None
+        raise Conflict(
+            TenantErrorCode.TENANT_EXISTS, f"A tenant called {name!r} already exists."
+        ) from None
     return tenant
 
 
@@ -93,10 +97,10 @@ def refuse_ca_removal_in_use(tenant):
     """The shipped serving templates publish an ingress that checks client certificates against
     the tenant's CA secret, and ingress-nginx refuses every call to one whose secret is gone: the
     CA can be replaced, but not removed while such endpoints exist."""
-    names = endpoints_verifying_clients(tenant)
+    names = answers(ca_removal_requested, tenant=tenant)
     if names:
         raise Conflict(
-            "ca_in_use",
+            TenantErrorCode.CA_IN_USE,
             f"Endpoints of tenant {tenant.name!r} check client certificates against its CA at "
             f"the cluster ingress ({', '.join(names)}); delete them first, or give a new CA "
             "instead of removing it.",
@@ -110,7 +114,8 @@ def request_resync(tenants):
 
 def _deleting(tenant, what="its bindings"):
     return Conflict(
-        "tenant_deleting", f"Tenant {tenant.name!r} is being deleted; {what} can't change."
+        TenantErrorCode.TENANT_DELETING,
+        f"Tenant {tenant.name!r} is being deleted; {what} can't change.",
     )
 
 

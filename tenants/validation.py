@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from django.conf import settings
-from rest_framework.exceptions import ValidationError
+from django.core.exceptions import ValidationError
 
-from portal.quantity import is_quantity, quantity_value
+from core.quantity import is_quantity, quantity_value
 from tenants.models import Role
 
 # The longest tenant name that keeps `<endpoint>-<tenant>` a valid DNS label (63) with endpoint

@@ -51,7 +51,7 @@ def s3(s3_server, settings):
     """Object storage is S3 (moto over HTTP) for this test; the server starts empty."""
     s3_server.reset()
     settings.MODELPORT_STORAGE = s3_server.storage_settings()
-    from models_store.storage import get_object_store
+    from workers.storage import get_object_store
 
     return get_object_store()
 
@@ -124,7 +124,7 @@ def _forget_gateway_counters(redis_url):
     earlier test's calls, or a row id reused by an earlier run, must not count here."""
     import redis
 
-    from portal.usage import MemoryUsage
+    from gateway.usage import MemoryUsage
 
     MemoryUsage.current = None
     if not redis_url:
@@ -238,7 +238,7 @@ def oidc_server(tmp_path_factory):
 def oidc(oidc_server, settings):
     """Single sign-on is on for this test, against the test provider: no accounts yet, this
     portal's client registered for the test client's callbacks, nothing cached."""
-    from portal.identity.provider import forget_cached_documents
+    from identity.provider import forget_cached_documents
 
     settings.OIDC_ISSUER = oidc_server.issuer
     settings.OIDC_CLIENT_ID = CLIENT_ID

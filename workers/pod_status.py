@@ -62,10 +62,11 @@ def _is_ready(pod):
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
-def summarize_endpoints(endpoints, pods, deployments, endpoint_label):
-    """{endpoint name: EndpointStatus} for `endpoints`, from one namespace's pods and Deployments
-    (already narrowed to endpoint objects by label)."""
-    result = {endpoint.name: EndpointStatus() for endpoint in endpoints}
+def summarize_endpoints(replicas, pods, deployments, endpoint_label):
+    """{endpoint name: EndpointStatus} for the endpoints in `replicas` ({name: desired replica
+    count}), from one namespace's pods and Deployments (already narrowed to endpoint objects by
+    label)."""
+    result = {name: EndpointStatus() for name in replicas}
     ready = dict.fromkeys(result, 0)
     for pod in pods:
         owner = pod["metadata"].get("labels", {}).get(endpoint_label)
@@ -93,10 +94,10 @@ def summarize_endpoints(endpoints, pods, deployments, endpoint_label):
         status.available = observed.get("availableReplicas")
         status.unavailable = observed.get("unavailableReplicas")
         status.cluster_replicas = (deployment.get("spec") or {}).get("replicas", 1)
-    for endpoint in endpoints:
-        if endpoint.name not in with_deployment:
-            status = result[endpoint.name]
-            status.available = ready[endpoint.name]
-            missing = endpoint.replicas - status.available
+    for name, wanted in replicas.items():
+        if name not in with_deployment:
+            status = result[name]
+            status.available = ready[name]
+            missing = wanted - status.available
             status.unavailable = missing if missing > 0 else None
     return result

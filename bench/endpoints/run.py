@@ -99,7 +99,8 @@ def main():
 
 
 def make_tenant(emulator, name, ca_pem):
-    from tenants.models import Phase, Tenant, TenantBinding
+    from core.phase import Phase
+    from tenants.models import Tenant, TenantBinding
 
     tenant = Tenant.objects.create(
         ca_cert=ca_pem, name=name, scope="bench", phase=Phase.READY, observed_generation=1
@@ -117,9 +118,9 @@ def run(emulator, args):
 
     from conftest import make_certificate
     from endpoints.models import Endpoint, ServingTemplate
+    from endpoints.tasks import sync_endpoint_status
+    from identity.models import PersonalAccessToken
     from portal.celery import app
-    from portal.models import PersonalAccessToken
-    from workers.tasks import sync_endpoint_status
 
     app.conf.task_always_eager = True
     ca_pem = make_certificate()

@@ -106,7 +106,7 @@ def main():
     from django.core.management import call_command
 
     from endpoints.models import Endpoint, ServingTemplate
-    from portal.models import PersonalAccessToken
+    from identity.models import PersonalAccessToken
     from tenants.models import Tenant, TenantBinding
     from testinfra.models import SKLEARN, train_iris
     from workers.backends.local import LocalOrchestrator

@@ -38,9 +38,10 @@ def setup_portal():
     from django.contrib.auth.models import Group, User
     from django.core.management import call_command
 
-    from models_store.storage import get_object_store
-    from portal.models import PersonalAccessToken
-    from tenants.models import Phase, Tenant, TenantBinding
+    from core.phase import Phase
+    from identity.models import PersonalAccessToken
+    from tenants.models import Tenant, TenantBinding
+    from workers.storage import get_object_store
 
     call_command("migrate", verbosity=0)
     user = User.objects.create_user("bench")

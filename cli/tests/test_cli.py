@@ -12,17 +12,18 @@ import requests
 from django.core.management import call_command
 from django.db import connections
 
+from applications.models import ApiKey, Plan
 from cli.client import Client
 from cli.credentials import Credentials
 from cli.main import main
 from endpoints.models import Endpoint, ServingTemplate
+from endpoints.tasks import sync_endpoint_status
+from identity.models import PersonalAccessToken
 from models_store.tests.conftest import make_ready_tenant, pending_uploads, stored_objects
-from portal.models import ApiKey, PersonalAccessToken, Plan
 from tenants.models import Tenant
 from testinfra.identity import add_bob
 from testinfra.models import train_iris
 from workers.backends.local import LocalOrchestrator
-from workers.tasks import sync_endpoint_status
 
 pytestmark = pytest.mark.django_db(transaction=True)
 MiB = 1024 * 1024

@@ -1,8 +1,9 @@
 from rest_framework import serializers
 
+from core.errors import Invalid
 from endpoints import services, validation
+from endpoints.errors import EndpointErrorCode
 from endpoints.models import DEFAULT_VERSION_POLICY, Endpoint, ServingTemplate
-from portal.api.exceptions import ApiError
 
 
 def serving_template(name):
@@ -10,8 +11,8 @@ def serving_template(name):
     template = ServingTemplate.objects.filter(name=name).first() if isinstance(name, str) else None
     if template is None:
         known = ", ".join(ServingTemplate.objects.values_list("name", flat=True))
-        raise ApiError(
-            "unknown_serving",
+        raise Invalid(
+            EndpointErrorCode.UNKNOWN_SERVING,
             f"There is no serving template called {name!r}; choose one of: {known}.",
             fields={"servingName": ["Unknown serving template."]},
         )
@@ -60,19 +61,21 @@ class EndpointCreateSerializer(EndpointFieldsMixin, serializers.Serializer):
         attrs.setdefault("replicas", 1)
         return attrs
 
-    def create(self, validated_data):
-        """`save(tenant=…, created_by=…)` creates the endpoint through the service."""
-        return services.create_endpoint(
-            tenant=validated_data["tenant"],
-            name=validated_data["endpointName"],
-            model_name=validated_data["modelName"],
-            version_policy=validated_data["modelVersionPolicy"],
-            serving=serving_template(validated_data["servingName"]),
-            subject_name=validated_data["subjectName"],
-            resources=validated_data["resources"],
-            replicas=validated_data["replicas"],
-            created_by=validated_data["created_by"],
-        )
+
+def create_endpoint(data, *, tenant, created_by):
+    """Create an endpoint from a create body that EndpointCreateSerializer validated (the API's,
+    or the portal form's)."""
+    return services.create_endpoint(
+        tenant=tenant,
+        name=data["endpointName"],
+        model_name=data["modelName"],
+        version_policy=data["modelVersionPolicy"],
+        serving=serving_template(data["servingName"]),
+        subject_name=data["subjectName"],
+        resources=data["resources"],
+        replicas=data["replicas"],
+        created_by=created_by,
+    )
 
 
 class EndpointUpdateSerializer(EndpointFieldsMixin, serializers.Serializer):

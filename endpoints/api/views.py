@@ -1,18 +1,20 @@
 from drf_spectacular.utils import extend_schema
 
+from core.api.envelope import envelope
+from core.api.views import ApiView
+from core.errors import NotFound
 from endpoints import services
 from endpoints.api.serializers import (
     EndpointCreateSerializer,
     EndpointDeleteSerializer,
     EndpointUpdateSerializer,
     ScaleSerializer,
+    create_endpoint,
     endpoint_detail,
     list_status,
 )
+from endpoints.errors import EndpointErrorCode
 from endpoints.models import Endpoint, ServingTemplate, endpoint_url
-from portal.api.exceptions import NotFound
-from portal.api.responses import envelope
-from portal.api.views import ApiView
 from tenants.access import get_tenant
 from tenants.models import Role
 
@@ -27,17 +29,10 @@ def get_endpoint(user, tenant_name, endpoint_name, role=Role.VIEWER):
     )
     if endpoint is None:
         raise NotFound(
+            EndpointErrorCode.ENDPOINT_NOT_FOUND,
             f"Tenant {tenant_name!r} has no endpoint called {endpoint_name!r}.",
-            code="endpoint_not_found",
         )
     return endpoint
-
-
-def validated(serializer_class, view, request):
-    view.reject_unknown_fields(request.data, serializer_class().fields)
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 class EndpointsView(ApiView):
@@ -62,10 +57,8 @@ class EndpointsView(ApiView):
     @extend_schema(summary="Create an endpoint (editors)", request=EndpointCreateSerializer)
     def post(self, request, tenant):
         tenant = get_tenant(request.user, tenant, role=Role.EDITOR)
-        self.reject_unknown_fields(request.data, EndpointCreateSerializer().fields)
-        serializer = EndpointCreateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        endpoint = serializer.save(tenant=tenant, created_by=request.user)
+        data = self.body(EndpointCreateSerializer)
+        endpoint = create_endpoint(data, tenant=tenant, created_by=request.user)
         warning = services.model_warning(tenant, endpoint.model_name)
         return envelope("CREATED", {"url": endpoint.url, "warning": warning})
 
@@ -73,7 +66,7 @@ class EndpointsView(ApiView):
     def delete(self, request, tenant):
         # Who may delete here is decided before the body is read: a stranger learns nothing.
         get_tenant(request.user, tenant, role=Role.EDITOR)
-        data = validated(EndpointDeleteSerializer, self, request)
+        data = self.body(EndpointDeleteSerializer)
         endpoint = get_endpoint(request.user, tenant, data["endpointName"], role=Role.EDITOR)
         services.request_endpoint_deletion(endpoint)
         return envelope("DELETED", {"url": endpoint.url})
@@ -90,7 +83,7 @@ class EndpointDetailView(ApiView):
     )
     def patch(self, request, tenant, endpoint):
         endpoint = get_endpoint(request.user, tenant, endpoint, role=Role.EDITOR)
-        data = validated(EndpointUpdateSerializer, self, request)
+        data = self.body(EndpointUpdateSerializer)
         values = services.update_endpoint(endpoint, dict(data))
         return envelope("PATCHED", {"url": endpoint.url, "values": values})
 
@@ -99,7 +92,7 @@ class EndpointReplicasView(ApiView):
     @extend_schema(summary="Scale an endpoint (editors)", request=ScaleSerializer)
     def patch(self, request, tenant, endpoint):
         endpoint = get_endpoint(request.user, tenant, endpoint, role=Role.EDITOR)
-        replicas = validated(ScaleSerializer, self, request)["replicas"]
+        replicas = self.body(ScaleSerializer)["replicas"]
         services.scale(endpoint, replicas)
         return envelope("PATCHED", {"url": endpoint.url, "values": {"replicas": replicas}})
 
@@ -115,5 +108,8 @@ class ServingDetailView(ApiView):
     def get(self, request, name):
         template = ServingTemplate.objects.filter(name=name).first()
         if template is None:
-            raise NotFound(f"There is no serving template called {name!r}.", "serving_not_found")
+            raise NotFound(
+                EndpointErrorCode.SERVING_NOT_FOUND,
+                f"There is no serving template called {name!r}.",
+            )
         return envelope("OK", template.files())

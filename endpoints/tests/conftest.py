@@ -1,7 +1,8 @@
 import pytest
 
+from core.phase import Phase
 from endpoints.models import Endpoint, ServingTemplate
-from tenants.models import Phase, Tenant, TenantBinding
+from tenants.models import Tenant, TenantBinding
 
 
 @pytest.fixture

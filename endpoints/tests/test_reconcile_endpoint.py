@@ -7,16 +7,16 @@ from unittest import mock
 
 import pytest
 
+from core.phase import Phase
 from endpoints.models import Endpoint, ServingTemplate, ServingTemplateFile
-from tenants.models import Phase
-from workers.manifests import CONFIG_CHECKSUM_ANNOTATION
-from workers.tasks import (
+from endpoints.rendering import CONFIG_CHECKSUM_ANNOTATION
+from endpoints.tasks import (
     reconcile_endpoint,
-    reconcile_tenant,
-    resync,
+    resync_endpoints,
     scale_endpoint,
     sync_endpoint_status,
 )
+from tenants.tasks import reconcile_tenant
 
 pytestmark = pytest.mark.django_db
 
@@ -475,7 +475,7 @@ def test_resync_reenqueues_lagging_endpoints_and_removes_orphaned_objects(
     Endpoint.objects.filter(pk=gone.pk).delete()  # the row went, its objects stayed
     Endpoint.objects.filter(pk=lagging.pk).update(created_at="2026-01-01T00:00Z")
 
-    result = resync.apply().get()
+    result = resync_endpoints.apply().get()
 
     assert result["endpoints_reconciled"] == 1
     assert result["endpoint_objects_removed"] == 4
@@ -498,7 +498,7 @@ def test_resync_leaves_the_endpoints_of_a_tenant_being_deleted_to_the_tenant(
     tenant.deletion_requested_at = "2026-01-01T00:00Z"
     tenant.save()
 
-    assert resync.apply().get()["endpoints_reconciled"] == 0
+    assert resync_endpoints.apply().get()["endpoints_reconciled"] == 0
 
 
 def test_a_status_read_before_a_spec_change_is_not_written_over_it(kube, namespace, make_endpoint):
@@ -509,10 +509,10 @@ def test_a_status_read_before_a_spec_change_is_not_written_over_it(kube, namespa
     report_deployment(kube, availableReplicas=1)
     real = KubernetesOrchestrator.endpoint_status
 
-    def change_meanwhile(self, tenant, endpoints):
+    def change_meanwhile(self, namespace, replicas):
         # Someone patches the endpoint while the worker is reading the cluster.
         Endpoint.objects.filter(pk=endpoint.pk).update(generation=endpoint.generation + 1)
-        return real(self, tenant, endpoints)
+        return real(self, namespace, replicas)
 
     with mock.patch.object(KubernetesOrchestrator, "endpoint_status", change_meanwhile):
         result = sync_endpoint_status.apply().get()

@@ -10,7 +10,10 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from models_store import services, signed_urls, validation
+from core.api.envelope import envelope
+from core.api.views import ApiView, refuse_unknown_fields
+from core.errors import CoreErrorCode, Forbidden, Invalid, LengthRequired, NotFound
+from models_store import archives, deletion, uploads, validation
 from models_store.api.serializers import (
     ModelVersionSerializer,
     UploadAbortSerializer,
@@ -19,13 +22,12 @@ from models_store.api.serializers import (
     UploadStartSerializer,
     model_file_item,
 )
+from models_store.errors import ModelStoreErrorCode
 from models_store.models import ModelFile, MultipartUpload, VersionState
-from models_store.storage import FilesystemObjectStore, get_object_store
-from portal.api.exceptions import ApiError, NotFound
-from portal.api.responses import envelope
-from portal.api.views import ApiView
 from tenants.access import get_tenant
 from tenants.models import Role
+from workers.storage import get_object_store, signed_urls
+from workers.storage.filesystem import FilesystemObjectStore
 
 MODEL_FIELDS = ("modelName", "modelVersion")
 FILE_FIELDS = (*MODEL_FIELDS, "fileName")
@@ -37,10 +39,9 @@ def content_length(request):
     if not raw and "HTTP_TRANSFER_ENCODING" not in request.META:
         return 0  # no body
     if not raw.isdigit():
-        raise ApiError(
-            "length_required",
+        raise LengthRequired(
+            ModelStoreErrorCode.LENGTH_REQUIRED,
             "Send the body with a Content-Length header (chunked bodies are not accepted).",
-            status_code=411,
         )
     return int(raw)
 
@@ -51,8 +52,8 @@ def body_stream(request):
 
 
 class ModelApiView(ApiView):
-    def body(self, known):
-        self.reject_unknown_fields(self.request.data, known)
+    def fields(self, known):
+        refuse_unknown_fields(self.request.data, known)
         return self.request.data
 
     @staticmethod
@@ -68,7 +69,7 @@ class ModelApiView(ApiView):
 
     def upload(self, tenant, source):
         name, version, path = self.target(source)
-        return services.find_upload(
+        return uploads.find_upload(
             tenant=tenant,
             name=name,
             version=version,
@@ -104,8 +105,8 @@ class ModelsView(ModelApiView):
     )
     def delete(self, request, tenant):
         tenant = get_tenant(request.user, tenant, Role.EDITOR)
-        name, version = self.model_and_version(self.body(MODEL_FIELDS))
-        path = services.request_version_deletion(tenant=tenant, name=name, version=version)
+        name, version = self.model_and_version(self.fields(MODEL_FIELDS))
+        path = deletion.request_version_deletion(tenant=tenant, name=name, version=version)
         return envelope("DELETED", {"model_path": path})
 
 
@@ -117,9 +118,9 @@ class UploadStartView(ModelApiView):
     )
     def post(self, request, tenant):
         tenant = get_tenant(request.user, tenant, Role.EDITOR)
-        body = self.body((*FILE_FIELDS, "overwrite"))
+        body = self.fields((*FILE_FIELDS, "overwrite"))
         name, version, path = self.target(body)
-        upload = services.start_upload(
+        upload = uploads.start_upload(
             tenant=tenant,
             user=request.user,
             name=name,
@@ -144,7 +145,7 @@ class UploadPartView(ModelApiView):
         tenant = get_tenant(request.user, tenant, Role.EDITOR)
         upload = self.upload(tenant, request.query_params)
         part_number = validation.part_number(request.query_params.get("partNumber"))
-        etag = services.receive_part(
+        etag = uploads.receive_part(
             tenant=tenant,
             upload=upload,
             part_number=part_number,
@@ -162,10 +163,10 @@ class UploadDoneView(ModelApiView):
     )
     def post(self, request, tenant):
         tenant = get_tenant(request.user, tenant, Role.EDITOR)
-        body = self.body((*UPLOAD_FIELDS, "parts"))
+        body = self.fields((*UPLOAD_FIELDS, "parts"))
         upload = self.upload(tenant, body)
         parts = validation.parts_list(body.get("parts"))
-        file = services.complete_upload(tenant=tenant, upload=upload, parts=parts)
+        file = uploads.complete_upload(tenant=tenant, upload=upload, parts=parts)
         return envelope("CREATED", model_file_item(file))
 
 
@@ -177,8 +178,8 @@ class UploadAbortView(ModelApiView):
     )
     def post(self, request, tenant):
         tenant = get_tenant(request.user, tenant, Role.EDITOR)
-        upload = self.upload(tenant, self.body(UPLOAD_FIELDS))
-        services.abort_upload(tenant=tenant, upload=upload)
+        upload = self.upload(tenant, self.fields(UPLOAD_FIELDS))
+        uploads.abort_upload(tenant=tenant, upload=upload)
         return envelope("DELETED", {"path": upload.key, "uploadId": upload.upload_id})
 
 
@@ -190,17 +191,17 @@ class UploadPresignView(ModelApiView):
     )
     def post(self, request, tenant):
         tenant = get_tenant(request.user, tenant, Role.EDITOR)
-        body = self.body((*UPLOAD_FIELDS, "partNumbers", "fileSize"))
+        body = self.fields((*UPLOAD_FIELDS, "partNumbers", "fileSize"))
         upload = self.upload(tenant, body)
         numbers = body.get("partNumbers")
         if not isinstance(numbers, list) or not 1 <= len(numbers) <= 1000:
-            raise ApiError(
-                "invalid_part_number",
+            raise Invalid(
+                ModelStoreErrorCode.INVALID_PART_NUMBER,
                 "partNumbers must be a list of 1 to 1000 part numbers.",
                 fields={"partNumbers": ["Must be a list of 1 to 1000 part numbers."]},
             )
         numbers = [validation.part_number(number) for number in numbers]
-        services.check_declared_size(tenant=tenant, upload=upload, size=body.get("fileSize"))
+        uploads.check_declared_size(tenant=tenant, upload=upload, size=body.get("fileSize"))
         store = get_object_store()
         expires = settings.MODELPORT_PRESIGNED_URL_SECONDS
         base_url = request.build_absolute_uri("/").rstrip("/")
@@ -230,7 +231,7 @@ class UploadArchiveView(ModelApiView):
     def put(self, request, tenant):
         tenant = get_tenant(request.user, tenant, Role.EDITOR)
         name, version = self.model_and_version(request.query_params)
-        model_version = services.upload_archive(
+        model_version = archives.upload_archive(
             tenant=tenant,
             user=request.user,
             name=name,
@@ -270,7 +271,8 @@ class DownloadView(ModelApiView):
         )
         if not exists:
             raise NotFound(
-                f"There is no file {name}/{version}/{path}.", code="model_file_not_found"
+                ModelStoreErrorCode.MODEL_FILE_NOT_FOUND,
+                f"There is no file {name}/{version}/{path}.",
             )
         expires = settings.MODELPORT_PRESIGNED_URL_SECONDS
         url = get_object_store().presigned_download_url(
@@ -292,7 +294,7 @@ class SignedStorageView(ApiView):
     def filesystem_store():
         store = get_object_store()
         if not isinstance(store, FilesystemObjectStore):
-            raise NotFound("There is nothing at this address.")
+            raise NotFound(CoreErrorCode.NOT_FOUND, "There is nothing at this address.")
         return store
 
     @staticmethod
@@ -301,9 +303,9 @@ class SignedStorageView(ApiView):
             return loader(token)
         except signed_urls.ExpiredToken as exc:
             # Its own code, so clients know to ask for a new URL (upload.js does).
-            raise ApiError("link_expired", str(exc), status_code=403) from None
+            raise Forbidden(ModelStoreErrorCode.LINK_EXPIRED, str(exc)) from None
         except signed_urls.InvalidToken as exc:
-            raise ApiError("invalid_signature", str(exc), status_code=403) from None
+            raise Forbidden(ModelStoreErrorCode.INVALID_SIGNATURE, str(exc)) from None
 
 
 class StoragePartView(SignedStorageView):
@@ -318,9 +320,9 @@ class StoragePartView(SignedStorageView):
         )
         if upload is None or upload.key != key or upload.model_version.tenant.bucket != bucket:
             raise NotFound(
-                "This upload has completed, been aborted or expired.", "upload_not_found"
+                CoreErrorCode.NOT_FOUND, "This upload has completed, been aborted or expired."
             )
-        etag = services.receive_part(
+        etag = uploads.receive_part(
             tenant=upload.model_version.tenant,
             upload=upload,
             part_number=part_number,
@@ -339,5 +341,7 @@ class StorageDownloadView(SignedStorageView):
         try:
             handle = store.open_object(bucket, key)
         except FileNotFoundError:
-            raise NotFound("The file no longer exists.", "model_file_not_found") from None
+            raise NotFound(
+                ModelStoreErrorCode.MODEL_FILE_NOT_FOUND, "The file no longer exists."
+            ) from None
         return FileResponse(handle, as_attachment=True, filename=key.rsplit("/", 1)[-1])

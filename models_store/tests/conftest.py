@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from models_store.storage import S3ObjectStore
-from tenants.models import Phase, Tenant, TenantBinding
+from core.phase import Phase
+from tenants.models import Tenant, TenantBinding
+from workers.storage.s3 import S3ObjectStore
 
 MiB = 1024 * 1024
 
@@ -16,7 +17,7 @@ MiB = 1024 * 1024
 def store(request, settings):
     if request.param == "s3":
         return request.getfixturevalue("s3")
-    from models_store.storage import get_object_store
+    from workers.storage import get_object_store
 
     return get_object_store()
 

@@ -8,9 +8,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from models_store.models import ModelFile, ModelVersion, MultipartUpload, VersionState
-from models_store.storage import FilesystemObjectStore
+from models_store.tasks import abort_abandoned_uploads, resync_models, sync_model_index
 from models_store.tests.conftest import pending_uploads, put_part, stored_objects, upload_file
-from workers.model_tasks import abort_abandoned_uploads, resync_models, sync_model_index
+from workers.storage.filesystem import FilesystemObjectStore
 
 
 def put_behind_the_back(store, bucket, key, data):
@@ -121,7 +121,7 @@ def test_abandoned_uploads_are_aborted_after_the_allowed_age(editor_api, tenant,
 
 def test_the_beat_schedule_runs_the_model_resync():
     entry = settings.CELERY_BEAT_SCHEDULE["resync-models"]
-    assert entry["task"] == "workers.model_tasks.resync_models"
+    assert entry["task"] == "models_store.tasks.resync_models"
     assert entry["schedule"] == float(settings.MODELPORT_MODEL_SYNC_SECONDS)
 
 
@@ -146,7 +146,7 @@ def test_a_version_delete_that_meets_an_unreachable_s3_retries(
 
     with (
         mock.patch.object(type(store), "delete_prefix", flaky),
-        mock.patch("workers.model_tasks._backoff", return_value=0),
+        mock.patch("models_store.tasks.backoff", return_value=0),
         django_capture_on_commit_callbacks(execute=True),
     ):
         body = {"modelName": "m", "modelVersion": 1}
@@ -158,14 +158,14 @@ def test_a_version_delete_that_meets_an_unreachable_s3_retries(
 
 def test_uploads_storage_holds_without_a_row_are_aborted_once_old(editor_api, tenant, store):
     """The API can stop between starting an upload in storage and recording it."""
-    from models_store import services
+    from models_store import uploads
 
     store.create_multipart_upload(tenant.bucket, "m/1/orphan")
     if isinstance(store, FilesystemObjectStore):
         # moto reports a fixed start date in 2010 for every upload, so only here can a young
         # upload be told apart from an old one.
-        assert services.abort_abandoned_uploads(timezone.now() - timedelta(hours=1)) == 0
+        assert uploads.abort_uploads_started_before(timezone.now() - timedelta(hours=1)) == 0
         assert len(pending_uploads(store, tenant.bucket)) == 1
 
-    assert services.abort_abandoned_uploads(timezone.now() + timedelta(minutes=1)) == 1
+    assert uploads.abort_uploads_started_before(timezone.now() + timedelta(minutes=1)) == 1
     assert pending_uploads(store, tenant.bucket) == []

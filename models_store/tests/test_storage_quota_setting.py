@@ -2,11 +2,11 @@
 never sent to Kubernetes as part of the ResourceQuota."""
 
 import pytest
-from rest_framework.exceptions import ValidationError
+from django.core.exceptions import ValidationError
 
+from tenants.manifests import tenant_manifests
 from tenants.models import Tenant
 from tenants.validation import validate_quota
-from workers.manifests import tenant_manifests
 
 
 def test_a_tenant_can_be_created_with_a_storage_quota(admin_api):
@@ -20,7 +20,7 @@ def test_a_tenant_can_be_created_with_a_storage_quota(admin_api):
 def test_a_storage_quota_that_is_not_a_whole_number_of_bytes_is_refused(value):
     with pytest.raises(ValidationError) as raised:
         validate_quota({"maxStorageBytes": value})
-    assert "maxStorageBytes must be a whole number" in str(raised.value.detail)
+    assert "maxStorageBytes must be a whole number" in str(raised.value.message_dict)
 
 
 def test_the_storage_quota_is_not_part_of_the_kubernetes_resource_quota():

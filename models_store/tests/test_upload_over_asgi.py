@@ -59,7 +59,7 @@ def call(port, method, path, token, body=b"", content_type="application/json"):
 
 
 def test_a_multipart_upload_through_uvicorn_arrives_whole(portal_server, store, make_user):
-    from portal.models import PersonalAccessToken
+    from identity.models import PersonalAccessToken
 
     tenant = make_ready_tenant(store, "team-a", {"team-a-editors": "editor"})
     _, token = PersonalAccessToken.issue(make_user("erin", groups=["team-a-editors"]))

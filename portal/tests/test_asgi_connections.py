@@ -6,7 +6,7 @@ import pytest
 import requests
 from django.db import connection
 
-from portal.models import PersonalAccessToken
+from identity.models import PersonalAccessToken
 from testinfra.fixtures import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -1,10 +1,17 @@
 from drf_spectacular.utils import extend_schema
 
-from portal.api.exceptions import ApiError, NotFound
-from portal.api.responses import envelope
-from portal.api.views import ApiView
+from core.api.envelope import envelope
+from core.api.views import ApiView
+from core.errors import CoreErrorCode, Forbidden, NotFound
 from tenants import services
-from tenants.access import get_tenant, is_platform_admin, role_for_method, tenants_for
+from tenants.access import (
+    get_tenant,
+    is_platform_admin,
+    role_for_method,
+    roles_by_tenant,
+    tenants_for,
+    user_groups,
+)
 from tenants.api.serializers import (
     BindingSerializer,
     TenantCreateSerializer,
@@ -13,12 +20,13 @@ from tenants.api.serializers import (
     UnbindSerializer,
     tenant_detail,
 )
+from tenants.errors import TenantErrorCode
 from tenants.models import Role, Tenant
 
 
 def require_platform_admin(user, action):
     if not is_platform_admin(user):
-        raise ApiError("permission_denied", f"Only platform admins can {action}.", status_code=403)
+        raise Forbidden(CoreErrorCode.PERMISSION_DENIED, f"Only platform admins can {action}.")
 
 
 class TenantsView(ApiView):
@@ -30,10 +38,8 @@ class TenantsView(ApiView):
     @extend_schema(summary="Create a tenant (platform admins)", request=TenantCreateSerializer)
     def post(self, request):
         require_platform_admin(request.user, "create tenants")
-        self.reject_unknown_fields(request.data, TenantCreateSerializer().fields)
-        serializer = TenantCreateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = self.body(TenantCreateSerializer)
+        data = data
         tenant = services.create_tenant(
             name=data["name"],
             scope=data["scope"],
@@ -46,13 +52,11 @@ class TenantsView(ApiView):
     @extend_schema(summary="Delete a tenant (platform admins)", request=TenantDeleteSerializer)
     def delete(self, request):
         require_platform_admin(request.user, "delete tenants")
-        self.reject_unknown_fields(request.data, TenantDeleteSerializer().fields)
-        serializer = TenantDeleteSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        name = serializer.validated_data["name"]
+        data = self.body(TenantDeleteSerializer)
+        name = data["name"]
         tenant = Tenant.objects.filter(name=name).first()
         if tenant is None:
-            raise NotFound(f"There is no tenant called {name!r}.", code="tenant_not_found")
+            raise NotFound(TenantErrorCode.TENANT_NOT_FOUND, f"There is no tenant called {name!r}.")
         services.request_tenant_deletion(tenant)
         return envelope("DELETED", {"name": tenant.name})
 
@@ -88,10 +92,8 @@ class TenantDetailView(ApiView):
         # A tenant the caller can't see is a 404, as for every tenant URL; only then the 403.
         tenant = get_tenant(request.user, tenant)
         require_platform_admin(request.user, "change tenants")
-        self.reject_unknown_fields(request.data, TenantUpdateSerializer().fields)
-        serializer = TenantUpdateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        changes = {UPDATE_FIELDS[key]: value for key, value in serializer.validated_data.items()}
+        data = self.body(TenantUpdateSerializer)
+        changes = {UPDATE_FIELDS[key]: value for key, value in data.items()}
         services.update_tenant(tenant, changes)
         return envelope("PATCHED", tenant_detail(_detail_queryset().get(pk=tenant.pk)))
 
@@ -129,10 +131,8 @@ class TenantBindingsView(TenantScopedView):
     )
     def post(self, request, tenant):
         tenant = self.tenant(tenant)
-        self.reject_unknown_fields(request.data, BindingSerializer().fields)
-        serializer = BindingSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        binding, outcome = services.bind_group(tenant, **serializer.validated_data)
+        data = self.body(BindingSerializer)
+        binding, outcome = services.bind_group(tenant, **data)
         word = {"created": "CREATED", "changed": "PATCHED", "unchanged": "OK"}[outcome]
         return envelope(word, _binding(binding))
 
@@ -141,12 +141,27 @@ class TenantBindingsView(TenantScopedView):
     )
     def delete(self, request, tenant):
         tenant = self.tenant(tenant)
-        self.reject_unknown_fields(request.data, UnbindSerializer().fields)
-        serializer = UnbindSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        group = serializer.validated_data["group"]
+        data = self.body(UnbindSerializer)
+        group = data["group"]
         if not services.unbind_group(tenant, group=group):
             raise NotFound(
-                f"Group {group!r} has no role in tenant {tenant.name!r}.", code="binding_not_found"
+                TenantErrorCode.BINDING_NOT_FOUND,
+                f"Group {group!r} has no role in tenant {tenant.name!r}.",
             )
         return envelope("DELETED", {"group": group})
+
+
+class MeView(ApiView):
+    @extend_schema(summary="Who you are: groups, platform admin, your role in each tenant")
+    def get(self, request):
+        user = request.user
+        roles = roles_by_tenant(user)
+        return envelope(
+            "OK",
+            {
+                "username": user.get_username(),
+                "groups": sorted(user_groups(user)),
+                "platformAdmin": is_platform_admin(user),
+                "tenants": [{"name": name, "role": role} for name, role in sorted(roles.items())],
+            },
+        )

@@ -69,10 +69,10 @@ def test_the_admin_cannot_delete_a_row_behind_the_workers_back(admin_client):
 def test_tokens_created_in_the_admin_are_shown_once(admin_client):
     user = User.objects.get(username="root")
     response = admin_client.post(
-        "/admin/portal/personalaccesstoken/add/", {"user": user.pk, "name": "ci"}, follow=True
+        "/admin/identity/personalaccesstoken/add/", {"user": user.pk, "name": "ci"}, follow=True
     )
     assert b"copy it now" in response.content
-    from portal.models import PersonalAccessToken
+    from identity.models import PersonalAccessToken
 
     token = PersonalAccessToken.objects.get()
     assert token.name == "ci" and len(token.token_hash) == 64

@@ -2,9 +2,9 @@
 
 import pytest
 
+from tenants.manifests import role_binding_name
 from tenants.models import Tenant, TenantBinding
-from workers.manifests import role_binding_name
-from workers.tasks import reconcile_tenant
+from tenants.tasks import reconcile_tenant
 
 
 @pytest.fixture

@@ -4,8 +4,9 @@ import pytest
 from django.utils.timezone import now
 
 from conftest import make_certificate
+from core.phase import Phase
 from endpoints.models import Endpoint, ServingTemplate
-from tenants.models import Phase, Tenant, TenantBinding
+from tenants.models import Tenant, TenantBinding
 
 
 def b64(text):

@@ -1,34 +1,50 @@
+"""The cluster orchestrator: applies rendered objects through the API server, prunes what it
+made and no longer wants (found by label), and reads status back. It never reads the database:
+tenants/tasks.py and endpoints/tasks.py render the objects and hand them over."""
+
 from django.conf import settings
 
-from endpoints.rendering import (
-    TemplateError,
-    render_endpoint_manifests,
-    replica_fields,
-    verifies_client_certificates,
-)
-from workers.backends import EndpointObject, TenantSurvey
 from workers.backends.kube import get_kube_client
-from workers.errors import PermanentError, TransientError
-from workers.manifests import (
+from workers.backends.labels import (
     ENDPOINT_KINDS,
     ENDPOINT_LABEL,
     ENDPOINTS_SELECTOR,
     MANAGED_BY,
     QUOTA_NAME,
+    TENANT_KINDS,
     TENANT_LABEL,
     TENANT_SELECTOR,
     endpoint_selector,
-    tenant_manifests,
 )
+from workers.backends.targets import EndpointObject, TenantSurvey
+from workers.errors import PermanentError, TransientError
 from workers.pod_status import summarize_endpoints
-
-# The kinds a tenant's namespace holds besides the namespace itself; pruning looks at these.
-TENANT_KINDS = ("ResourceQuota", "LimitRange", "NetworkPolicy", "Role", "RoleBinding", "Secret")
 
 
 def _key(manifest):
     meta = manifest["metadata"]
     return manifest["kind"], meta.get("namespace"), meta["name"]
+
+
+# Where each kind keeps its replica count: scaling patches these fields and nothing else.
+def replica_fields(obj):
+    """The part of a rendered object that a scale changes, as a merge patch, or None."""
+    if obj["kind"] == "Deployment":
+        return {"spec": {"replicas": obj["spec"].get("replicas", 1)}}
+    if obj["kind"] == "InferenceService":
+        predictor = obj["spec"].get("predictor", {})
+        fields = {k: predictor[k] for k in ("minReplicas", "maxReplicas") if k in predictor}
+        return {"spec": {"predictor": fields}} if fields else None
+    return None
+
+
+AUTH_TLS_SECRET_ANNOTATION = "nginx.ingress.kubernetes.io/auth-tls-secret"
+
+
+def verifies_client_certificates(obj):
+    """Whether the object is an Ingress that checks client certificates against a CA secret."""
+    annotations = obj["metadata"].get("annotations") or {}
+    return obj["kind"] == "Ingress" and AUTH_TLS_SECRET_ANNOTATION in annotations
 
 
 class KubernetesOrchestrator:
@@ -37,7 +53,9 @@ class KubernetesOrchestrator:
     def __init__(self, kube=None):
         self.kube = kube or get_kube_client()
 
-    def _platform_tls_secret(self):
+    def platform_tls_secret(self):
+        """The `data` of the platform's TLS secret that every tenant namespace gets a copy of;
+        None when MODELPORT_TLS_SECRET is unset."""
         if not settings.MODELPORT_TLS_SECRET:
             return None
         namespace, name = settings.MODELPORT_TLS_SECRET.split("/", 1)
@@ -49,52 +67,45 @@ class KubernetesOrchestrator:
             )
         return secret.get("data", {})
 
-    def render_tenant(self, tenant, bindings):
-        return tenant_manifests(tenant, bindings, self._platform_tls_secret())
+    # --- tenants ------------------------------------------------------------------------------
 
-    def apply_tenant(self, tenant, bindings):
+    def apply_tenant(self, namespace, manifests):
         """Apply every object (idempotent), then remove ours that are no longer rendered."""
-        manifests = self.render_tenant(tenant, bindings)
         for manifest in manifests:
             self.kube.apply(manifest)
         wanted = {_key(m) for m in manifests}
         for kind in TENANT_KINDS:
-            for item in self.kube.list(kind, tenant.namespace, TENANT_SELECTOR):
+            for item in self.kube.list(kind, namespace, TENANT_SELECTOR):
                 if _key(item) not in wanted:
-                    self.kube.delete(kind, item["metadata"]["name"], tenant.namespace)
+                    self.kube.delete(kind, item["metadata"]["name"], namespace)
 
-    def delete_tenant(self, tenant):
+    def delete_tenant(self, namespace):
         """Delete the namespace (and so all in it); done once the API server says it is gone."""
-        namespace = self.kube.get("Namespace", tenant.namespace)
-        if (
-            namespace is not None
-            and namespace["metadata"].get("labels", {}).get(MANAGED_BY) != "modelport"
-        ):
-            raise PermanentError(
-                f"Namespace {tenant.namespace} exists but was not made by Modelport."
-            )
-        self.kube.delete("Namespace", tenant.namespace)
-        if self.kube.get("Namespace", tenant.namespace) is not None:
-            raise TransientError(f"Namespace {tenant.namespace} is still terminating.")
+        found = self.kube.get("Namespace", namespace)
+        if found is not None and found["metadata"].get("labels", {}).get(MANAGED_BY) != "modelport":
+            raise PermanentError(f"Namespace {namespace} exists but was not made by Modelport.")
+        self.kube.delete("Namespace", namespace)
+        if self.kube.get("Namespace", namespace) is not None:
+            raise TransientError(f"Namespace {namespace} is still terminating.")
 
     def managed_tenant_names(self):
         """Names of namespaces labelled as tenants of ours: one API call."""
         items = self.kube.list("Namespace", label_selector=TENANT_SELECTOR)
         return {item["metadata"]["name"] for item in items}
 
-    def survey_tenants(self, tenants_with_bindings):
-        """One list call per tenant kind, whatever the number of tenants: which tenants miss an
-        object (drift), and what each tenant's ResourceQuota reports as used."""
+    def survey_tenants(self, wanted):
+        """`wanted` is {namespace: its rendered objects}. One list call per tenant kind, however
+        many tenants: which namespaces miss an object (drift), and what each namespace's
+        ResourceQuota reports as used."""
         present = {}
         for kind in ("Namespace", *TENANT_KINDS):
             for item in self.kube.list(kind, label_selector=TENANT_SELECTOR):
                 if item["metadata"].get("labels", {}).get(TENANT_LABEL):
                     present[_key(item)] = item
-        tls = self._platform_tls_secret()
         drifted = [
-            tenant
-            for tenant, bindings in tenants_with_bindings
-            if any(_key(m) not in present for m in tenant_manifests(tenant, bindings, tls))
+            namespace
+            for namespace, manifests in wanted.items()
+            if any(_key(m) not in present for m in manifests)
         ]
         quota_used = {
             namespace: (item.get("status") or {}).get("used", {})
@@ -108,32 +119,24 @@ class KubernetesOrchestrator:
 
     # --- endpoints ---------------------------------------------------------------------------
 
-    def apply_endpoint(self, endpoint):
-        """Apply every object the serving template renders, then delete this endpoint's objects
+    def apply_endpoint(self, target):
+        """Apply every object the serving template rendered, then delete this endpoint's objects
         that it no longer renders (found by label)."""
-        try:
-            manifests = render_endpoint_manifests(endpoint)
-        except TemplateError as exc:
-            raise PermanentError(f"Serving template {endpoint.serving.name}: {exc}") from exc
-        if not endpoint.tenant.ca_cert and any(map(verifies_client_certificates, manifests)):
+        if not target.client_ca and any(map(verifies_client_certificates, target.manifests)):
             # ingress-nginx denies every request to a location whose CA secret is missing: say
             # why now rather than publish an endpoint nobody can call.
             raise PermanentError(
-                f"Tenant {endpoint.tenant.name} has no client CA certificate, so the ingress "
-                "can't verify clients; a platform admin must give the tenant its CA."
+                f"Tenant {target.namespace} has no client CA certificate, so the ingress can't "
+                "verify clients; a platform admin must give the tenant its CA."
             )
-        for manifest in manifests:
+        for manifest in target.manifests:
             self.kube.apply(manifest)
-        wanted = {_key(m) for m in manifests}
-        self._delete_endpoint_objects(endpoint, keep=wanted)
+        wanted = {_key(m) for m in target.manifests}
+        self._delete_endpoint_objects(target.namespace, target.name, keep=wanted)
 
-    def scale_endpoint(self, endpoint):
+    def scale_endpoint(self, target):
         """Patch the replica fields alone; an object that is missing is applied whole."""
-        try:
-            manifests = render_endpoint_manifests(endpoint)
-        except TemplateError as exc:
-            raise PermanentError(f"Serving template {endpoint.serving.name}: {exc}") from exc
-        for manifest in manifests:
+        for manifest in target.manifests:
             fields = replica_fields(manifest)
             if fields is None:
                 continue
@@ -141,28 +144,30 @@ class KubernetesOrchestrator:
             if self.kube.patch(manifest["kind"], meta["name"], meta["namespace"], fields) is None:
                 self.kube.apply(manifest)
 
-    def _delete_endpoint_objects(self, endpoint, keep=frozenset()):
+    def _delete_endpoint_objects(self, namespace, name, keep=frozenset()):
         """Delete the endpoint's objects (found by label) except `keep`; returns how many."""
-        namespace = endpoint.tenant.namespace
         deleted = 0
         for kind in ENDPOINT_KINDS:
-            for item in self.kube.list(kind, namespace, endpoint_selector(endpoint.name)):
+            for item in self.kube.list(kind, namespace, endpoint_selector(name)):
                 if _key(item) not in keep:
                     self.kube.delete(kind, item["metadata"]["name"], namespace)
                     deleted += 1
         return deleted
 
-    def delete_endpoint(self, endpoint):
+    def delete_endpoint(self, namespace, name):
         """Delete every object of the endpoint; done when a second look finds none left."""
-        if self._delete_endpoint_objects(endpoint) and self._delete_endpoint_objects(endpoint):
-            raise TransientError(f"Objects of endpoint {endpoint.name} are still being deleted.")
+        if self._delete_endpoint_objects(namespace, name) and self._delete_endpoint_objects(
+            namespace, name
+        ):
+            raise TransientError(f"Objects of endpoint {name} are still being deleted.")
 
-    def endpoint_status(self, tenant, endpoints):
-        """{endpoint name: EndpointStatus} for the tenant's endpoints, from two API calls: one
-        list of the namespace's endpoint pods and one of its endpoint Deployments."""
-        pods = self.kube.list("Pod", tenant.namespace, ENDPOINTS_SELECTOR)
-        deployments = self.kube.list("Deployment", tenant.namespace, ENDPOINTS_SELECTOR)
-        return summarize_endpoints(endpoints, pods, deployments, ENDPOINT_LABEL)
+    def endpoint_status(self, namespace, replicas):
+        """{endpoint name: EndpointStatus} for the endpoints in `replicas` ({name: desired
+        replicas}), from two API calls: one list of the namespace's endpoint pods and one of its
+        endpoint Deployments."""
+        pods = self.kube.list("Pod", namespace, ENDPOINTS_SELECTOR)
+        deployments = self.kube.list("Deployment", namespace, ENDPOINTS_SELECTOR)
+        return summarize_endpoints(replicas, pods, deployments, ENDPOINT_LABEL)
 
     def endpoint_objects(self):
         """Every endpoint object of ours in the cluster: one call per kind."""
@@ -181,34 +186,21 @@ class KubernetesOrchestrator:
     def delete_endpoint_object(self, obj):
         self.kube.delete(obj.kind, obj.name, obj.namespace)
 
-    def endpoint_backends(self, tenant, endpoint):
+    def endpoint_backends(self, target):
         """Where the gateway sends an endpoint's calls: its Service's `http` port inside the
-        cluster (or KServe's predictor Service); [] while no replica is available; None if
-        there is no such endpoint."""
-        from endpoints.models import Endpoint
-
-        row = (
-            Endpoint.objects.select_related("tenant", "serving")
-            .filter(tenant__name=tenant, name=endpoint, deletion_requested_at__isnull=True)
-            .first()
-        )
-        if row is None:
-            return None
-        if not row.available_replicas and not row.running_pods:
+        cluster (or KServe's predictor Service); [] while no replica is available."""
+        if not target.available:
             return []
-        try:
-            manifests = render_endpoint_manifests(row)
-        except TemplateError:
-            return []
-        namespace = row.tenant.namespace
-        for manifest in manifests:
+        for manifest in target.manifests:
             name = manifest["metadata"]["name"]
             if manifest["kind"] == "InferenceService":
-                return [f"http://{name}-predictor.{namespace}.svc.cluster.local"]
+                return [f"http://{name}-predictor.{target.namespace}.svc.cluster.local"]
             if manifest["kind"] == "Service":
                 for port in manifest["spec"].get("ports", []):
                     if port.get("name") == "http":
-                        return [f"http://{name}.{namespace}.svc.cluster.local:{port['port']}"]
+                        return [
+                            f"http://{name}.{target.namespace}.svc.cluster.local:{port['port']}"
+                        ]
         return []
 
     def check(self):

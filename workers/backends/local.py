@@ -2,14 +2,12 @@ import shutil
 
 from django.conf import settings
 
-from endpoints.validation import parse_version_policy
-from models_store.models import ModelVersion, VersionState
-from models_store.storage import get_object_store
-from workers.backends import EndpointObject, TenantSurvey
 from workers.backends.local_models import served_model
 from workers.backends.local_runtime import LocalRuntime
+from workers.backends.targets import EndpointObject, TenantSurvey
 from workers.errors import PermanentError
 from workers.pod_status import EndpointStatus
+from workers.storage import get_object_store
 
 
 class LocalOrchestrator:
@@ -29,103 +27,83 @@ class LocalOrchestrator:
         # Endpoints live in their tenant's runtime folder: <root>/<tenant>/<endpoint>/.
         return LocalRuntime(self.root, settings.MODELPORT_MLSERVER)
 
+    def platform_tls_secret(self):
+        return None  # nothing here terminates TLS with it
+
     # --- tenants ------------------------------------------------------------------------------
 
-    def apply_tenant(self, tenant, bindings):
-        (self.root / tenant.name).mkdir(parents=True, exist_ok=True)
+    def apply_tenant(self, namespace, manifests):
+        (self.root / namespace).mkdir(parents=True, exist_ok=True)
 
-    def delete_tenant(self, tenant):
-        self._remove_tenant(tenant.name)
-
-    def _remove_tenant(self, name):
+    def delete_tenant(self, namespace):
         runtime = self.runtime
         for key in runtime.endpoint_keys():
-            if key.startswith(f"{name}/"):
+            if key.startswith(f"{namespace}/"):
                 runtime.stop(key)
-        shutil.rmtree(self.root / name, ignore_errors=True)
+        shutil.rmtree(self.root / namespace, ignore_errors=True)
 
     def managed_tenant_names(self):
         if not self.root.is_dir():
             return set()
         return {path.name for path in self.root.iterdir() if path.is_dir()}
 
-    def survey_tenants(self, tenants_with_bindings):
-        drifted = [t for t, _ in tenants_with_bindings if not (self.root / t.name).is_dir()]
+    def survey_tenants(self, wanted):
+        drifted = [namespace for namespace in wanted if not (self.root / namespace).is_dir()]
         return TenantSurvey(drifted, quota_used={})
 
     def delete_orphan(self, name):
-        self._remove_tenant(name)
+        self.delete_tenant(name)
 
     # --- endpoints ----------------------------------------------------------------------------
 
-    @staticmethod
-    def _key(endpoint):
-        return f"{endpoint.tenant.name}/{endpoint.name}"
-
-    def served_models(self, endpoint):
-        """What the endpoint's version policy selects from the tenant's ready versions, as
-        models MLServer can load from this machine's disk."""
+    def served_models(self, target):
+        """The model versions the endpoint's policy selected, as models MLServer can load from
+        this machine's disk."""
         if not settings.MODELPORT_MLSERVER or not shutil.which(settings.MODELPORT_MLSERVER):
             raise PermanentError(
                 f"MLServer is not installed at {settings.MODELPORT_MLSERVER}; `make run` installs "
                 "it, or set MODELPORT_MLSERVER."
             )
-        tenant = endpoint.tenant
-        available = ModelVersion.objects.filter(
-            tenant=tenant, name=endpoint.model_name, state=VersionState.READY
-        ).values_list("version", flat=True)
-        policy = parse_version_policy(endpoint.version_policy)
-        versions = policy.select(available)
-        if not versions:
-            raise PermanentError(
-                f"{endpoint.model_name} has no ready version that {policy.text} selects in "
-                f"tenant {tenant.name}; upload one and the endpoint starts."
-            )
+        if not target.models:
+            raise PermanentError(target.nothing_selected)
         store = get_object_store()
         cache = settings.DATA_DIR / "cache"
         return [
             served_model(
-                endpoint.model_name,
-                version,
-                store.local_copy(tenant.bucket, f"{endpoint.model_name}/{version}/", cache),
+                model.name, model.version, store.local_copy(model.bucket, model.prefix, cache)
             )
-            for version in versions
+            for model in target.models
         ]
 
-    def apply_endpoint(self, endpoint):
-        self.runtime.ensure(self._key(endpoint), self.served_models(endpoint), endpoint.replicas)
+    def apply_endpoint(self, target):
+        key = f"{target.namespace}/{target.name}"
+        self.runtime.ensure(key, self.served_models(target), target.replicas)
 
-    def scale_endpoint(self, endpoint):
-        self.apply_endpoint(endpoint)
+    def scale_endpoint(self, target):
+        self.apply_endpoint(target)
 
-    def delete_endpoint(self, endpoint):
-        self.runtime.stop(self._key(endpoint))
+    def delete_endpoint(self, namespace, name):
+        self.runtime.stop(f"{namespace}/{name}")
 
-    def endpoint_status(self, tenant, endpoints):
+    def endpoint_status(self, namespace, replicas):
         """Supervise each endpoint's processes (restarting crashed ones) and report them as a
         cluster reports pods."""
         statuses = {}
-        for endpoint in endpoints:
-            seen = self.runtime.supervise(self._key(endpoint))
-            statuses[endpoint.name] = EndpointStatus(
+        for name, wanted in replicas.items():
+            seen = self.runtime.supervise(f"{namespace}/{name}")
+            statuses[name] = EndpointStatus(
                 running=seen.running,
                 pending=seen.pending,
                 failed=seen.failed,
                 available=seen.running,
-                unavailable=max(0, endpoint.replicas - seen.running) or None,
+                unavailable=max(0, wanted - seen.running) or None,
                 failure=seen.message if seen.failed else "",
             )
         return statuses
 
-    def endpoint_backends(self, tenant, endpoint):
-        """Ready replicas' URLs; None if there is no such endpoint."""
-        from endpoints.models import Endpoint
-
-        if not Endpoint.objects.filter(
-            tenant__name=tenant, name=endpoint, deletion_requested_at__isnull=True
-        ).exists():
-            return None
-        return self.runtime.ready_urls(f"{tenant}/{endpoint}")
+    def endpoint_backends(self, target):
+        """The URLs of the endpoint's ready replicas."""
+        return self.runtime.ready_urls(f"{target.namespace}/{target.name}")
 
     def endpoint_objects(self):
         """Every endpoint with processes on this machine: the runtime's folders."""

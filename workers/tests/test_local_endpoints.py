@@ -9,15 +9,15 @@ import pytest
 import requests
 from django.core.management import call_command
 
+from core.phase import Phase
 from endpoints.models import Endpoint
+from endpoints.tasks import sync_endpoint_status
+from identity.models import PersonalAccessToken
 from models_store.tests.conftest import upload_file
-from portal.models import PersonalAccessToken
-from tenants.models import Phase
 from testinfra.fixtures import wait_until
 from testinfra.models import IRIS_ROWS, train_iris, v2_request
 from workers.backends.local import LocalOrchestrator
 from workers.backends.local_runtime import _alive
-from workers.tasks import sync_endpoint_status
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -14,8 +14,8 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from endpoints.tasks import sync_endpoint_status
 from workers.backends.local import LocalOrchestrator
-from workers.tasks import sync_endpoint_status
 
 STOP_GRACE_SECONDS = 20
 

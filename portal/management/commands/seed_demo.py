@@ -7,17 +7,19 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from applications.models import Plan
+from applications.services import create_plan
+from core.phase import Phase
 from endpoints.models import Endpoint, ServingTemplate
 from endpoints.services import create_endpoint
+from identity.models import PersonalAccessToken, hash_token
+from models_store.index import sync_index
 from models_store.models import ModelVersion
-from models_store.services import sync_index
-from models_store.storage import get_object_store
-from portal.applications import create_plan
 from portal.demo import IRIS_SAMPLE, train_iris, v2_request
-from portal.models import PersonalAccessToken, Plan, hash_token
-from tenants.models import Phase, Tenant
+from tenants.models import Tenant
 from tenants.services import create_tenant
-from workers.tasks import reconcile_tenant
+from tenants.tasks import reconcile_tenant
+from workers.storage import get_object_store
 
 
 class Command(BaseCommand):

@@ -1,0 +1,107 @@
+"""Request bodies and response items of plans, applications and usage."""
+
+import re
+
+from rest_framework import serializers
+
+from applications.services import DEFAULT_GRACE_SECONDS, MAX_GRACE_SECONDS
+
+APPLICATION_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+APPLICATION_NAME_RULE = (
+    "An application name is 1 to 63 lowercase letters, digits and hyphens, starting and ending "
+    "with a letter or digit."
+)
+PLAN_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,48}[a-z0-9])?$")
+MAX_KEY_DAYS = 3650
+
+
+def _limit(help_text):
+    return serializers.IntegerField(
+        min_value=1, allow_null=True, required=False, default=None, help_text=help_text
+    )
+
+
+class PlanSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="Lowercase letters, digits and hyphens (a slug).")
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    requestsPerMinute = _limit("Calls in any 60 seconds; null: unlimited.")
+    requestsPerDay = _limit("Calls per UTC day; null: unlimited.")
+    concurrentRequests = _limit("Calls in progress at once; null: unlimited.")
+    tokensPerMinute = _limit("Tokens (usage.total_tokens) per UTC minute; null: unlimited.")
+
+    def validate_name(self, value):
+        if not PLAN_NAME.match(value):
+            raise serializers.ValidationError(
+                "A plan name is 1 to 50 lowercase letters, digits and hyphens, starting and "
+                "ending with a letter or digit."
+            )
+        return value
+
+
+def plan_item(plan):
+    return {
+        "name": plan.name,
+        "description": plan.description,
+        "requestsPerMinute": plan.requests_per_minute,
+        "requestsPerDay": plan.requests_per_day,
+        "concurrentRequests": plan.concurrent_requests,
+        "tokensPerMinute": plan.tokens_per_minute,
+    }
+
+
+class ApplicationCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="DNS-1123 label, 1 to 63 characters.")
+    plan = serializers.CharField(help_text="A plan name (GET /plans).")
+    endpoints = serializers.ListField(
+        child=serializers.CharField(), allow_empty=False, help_text="Endpoints it may call."
+    )
+    expiresInDays = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_KEY_DAYS,
+        required=False,
+        help_text="Key lifetime; default: none.",
+    )
+
+    def validate_name(self, value):
+        if not APPLICATION_NAME.match(value):
+            raise serializers.ValidationError(APPLICATION_NAME_RULE)
+        return value
+
+
+class RotateSerializer(serializers.Serializer):
+    graceSeconds = serializers.IntegerField(
+        min_value=0,
+        max_value=MAX_GRACE_SECONDS,
+        default=DEFAULT_GRACE_SECONDS,
+        help_text="How long the current keys keep working (at most 7 days).",
+    )
+    expiresInDays = serializers.IntegerField(
+        min_value=1, max_value=MAX_KEY_DAYS, required=False, help_text="New key's lifetime."
+    )
+
+
+class ApplicationDeleteSerializer(serializers.Serializer):
+    name = serializers.CharField()
+
+
+def _time(value):
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def application_item(application):
+    """An application with the keys in use (prefixes and expiry, never the keys). Expects
+    `plan` selected and `endpoints` and `keys` (usable ones) prefetched."""
+    return {
+        "name": application.name,
+        "plan": application.plan.name,
+        "endpoints": sorted(endpoint.name for endpoint in application.endpoints.all()),
+        "keys": [
+            {
+                "prefix": key.prefix,
+                "createdAt": _time(key.created_at),
+                "expiresAt": _time(key.expires_at),
+            }
+            for key in application.keys.all()
+        ],
+        "createdAt": _time(application.created_at),
+    }

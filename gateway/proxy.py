@@ -1,0 +1,467 @@
+"""The inference gateway: `/gateway/<tenant>/<endpoint>/<path>` forwarded to one replica.
+
+A plain ASGI application in front of Django, so an inference call pays for neither Django's
+middleware nor its request objects: it checks the caller's credential, picks a replica of the
+endpoint, and streams the request and the response through a pooled HTTP client. Who the caller
+is and where an endpoint runs are cached for a second, so a busy endpoint costs the database at
+most one query per credential per second, and a revoked credential stops working within a
+second.
+
+A caller is either a tenant member (no limits) or an application (an API key): an application
+calls only the endpoints it subscribes to, within its plan's limits, enforced by the limiter
+(Redis when REDIS_URL is set, so every gateway process shares the counts). Every call that gets
+as far as an endpoint is counted for usage, without a database write (gateway.usage).
+"""
+
+import asyncio
+import itertools
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import aiohttp
+import redis.asyncio
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import DatabaseError
+from redis.exceptions import RedisError
+
+from gateway.limits import Limits, MemoryLimiter, RedisLimiter
+from gateway.usage import MemoryUsage, RedisUsage
+
+logger = logging.getLogger(__name__)
+
+CACHE_SECONDS = 1.0
+# Hop-by-hop headers (RFC 9110 §7.6.1) and the caller's credentials never reach the backend.
+DROPPED_REQUEST_HEADERS = {
+    b"connection",
+    b"keep-alive",
+    b"proxy-authenticate",
+    b"proxy-authorization",
+    b"te",
+    b"trailer",
+    b"transfer-encoding",
+    b"upgrade",
+    b"host",
+    b"authorization",
+    b"cookie",
+    b"expect",
+}
+DROPPED_RESPONSE_HEADERS = {
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+    "server",
+    "date",
+    # The caller's cookies never reach a backend, so a backend's cookies are not for anything it
+    # serves: they would be the portal's (its origin), e.g. another session in place of the
+    # caller's.
+    "set-cookie",
+    "set-cookie2",
+}
+# Every answer is served on the portal's origin, to callers that may be signed in to the portal,
+# but is written by a tenant's model server (which runs the tenant's code): in a browser it is
+# never a page of the portal's. `sandbox` gives it an origin of its own with no scripts, forms or
+# plugins; `nosniff` keeps a JSON answer from being read as HTML.
+PROTECTIVE_RESPONSE_HEADERS = [
+    (b"content-security-policy", b"sandbox"),
+    (b"x-content-type-options", b"nosniff"),
+]
+
+
+# Responses up to this size with Content-Type application/json are read (while being streamed)
+# for an OpenAI-style `usage.total_tokens`.
+TOKEN_SCAN_BYTES = 1024 * 1024
+
+
+class GatewayError(Exception):
+    def __init__(self, status, code, message, headers=()):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.headers = list(headers)
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What `authorize` found out about a caller: a tenant member (everything, no limits) or an
+    application (its name, limiter subject, subscribed endpoints and plan)."""
+
+    application: str = ""
+    subject: str = ""
+    endpoints: frozenset | None = None
+    limits: Limits | None = None
+
+
+MEMBER = Grant()
+
+
+class TtlCache:
+    """A tiny per-process cache with expiry, for answers that may be a second old. When an entry
+    expires under load, one caller computes it again and the others wait for that answer,
+    instead of every request in flight doing the same lookups at once."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.entries = {}
+        self.inflight = {}
+
+    async def get(self, key, compute: Callable):
+        hit = self.entries.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        pending = self.inflight.get(key)
+        if pending is None:
+            pending = self.inflight[key] = asyncio.ensure_future(compute())
+            pending.add_done_callback(lambda _: self.inflight.pop(key, None))
+        value = await asyncio.shield(pending)
+        if len(self.entries) > 10000:
+            self.entries.clear()
+        self.entries[key] = (time.monotonic() + self.seconds, value)
+        return value
+
+
+class Gateway:
+    """Wraps the Django ASGI application; serves /gateway/ itself.
+
+    `check_csrf(scope)` raises GatewayError if the request is a cross-site forgery candidate (a
+    portal session's call without the CSRF token); it is about this request, not the credential,
+    so it runs on every request, before the cached grant is looked up.
+    `authorize(headers, tenant)` returns a Grant if the caller may call the tenant's endpoints,
+    or raises GatewayError; `backends(tenant, endpoint)` returns the replica base URLs (empty: not
+    running) or raises GatewayError (404 for an unknown endpoint). Both are synchronous (they
+    may use the ORM) and run in a thread; their answers are cached for CACHE_SECONDS. Without
+    Redis, usage counted in this process is handed to `store_usage({minute: counters})` (in a
+    thread, in the background) once its minutes are over.
+    """
+
+    prefix = "/gateway/"
+
+    def __init__(self, app, authorize, backends, store_usage, check_csrf):
+        self.app = app
+        self.check_csrf = check_csrf
+        self.authorize = sync_to_async(authorize, thread_sensitive=False)
+        self.backends = sync_to_async(backends, thread_sensitive=False)
+        self.store_usage = sync_to_async(store_usage, thread_sensitive=False)
+        self.auth_cache = TtlCache(CACHE_SECONDS)
+        self.backend_cache = TtlCache(CACHE_SECONDS)
+        self.round_robin = {}
+        self.session = None
+        self.limiter = None
+        self.usage = None
+        self.usage_flusher = None
+
+    @property
+    def max_body(self):
+        return settings.MODELPORT_GATEWAY_MAX_BODY_BYTES
+
+    def reset(self):
+        """Forget cached answers and pooled connections (tests; a new event loop)."""
+        for cache in (self.auth_cache, self.backend_cache):
+            cache.entries.clear()
+            cache.inflight.clear()
+        self.session = None
+        self.limiter = None
+        if MemoryUsage.current is self.usage:
+            MemoryUsage.current = None
+        self.usage = None
+        if self.usage_flusher is not None:
+            loop = self.usage_flusher.get_loop()  # may be another thread's: cancel it there
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(self.usage_flusher.cancel)
+            self.usage_flusher = None
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["path"].startswith(self.prefix):
+            await self.handle(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self.lifespan(receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def lifespan(self, receive, send):
+        """Django speaks no lifespan protocol; the gateway uses it to close its pooled
+        connections when the server stops."""
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self.session is not None:
+                    await self.session.close()
+                    self.session = None
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def _session(self):
+        # Created inside the running loop, once; connections to replicas are reused.
+        if self.session is None or self.session.closed:
+            connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=30, ttl_dns_cache=60)
+            timeout = aiohttp.ClientTimeout(
+                total=None, connect=5, sock_read=settings.MODELPORT_GATEWAY_TIMEOUT
+            )
+            self.session = aiohttp.ClientSession(
+                connector=connector, timeout=timeout, auto_decompress=False
+            )
+        return self.session
+
+    def _counters(self):
+        """The limiter and the usage counters, created inside the running loop, once: in Redis
+        when REDIS_URL is set (shared by every gateway process), else in this process."""
+        if self.limiter is None:
+            if settings.REDIS_URL:
+                client = redis.asyncio.Redis.from_url(settings.REDIS_URL)
+                self.limiter, self.usage = RedisLimiter(client), RedisUsage(client)
+            else:
+                self.limiter, self.usage = MemoryLimiter(), MemoryUsage()
+                self.usage_flusher = asyncio.get_running_loop().create_task(
+                    self._flush_memory_usage(self.usage)
+                )
+        return self.limiter, self.usage
+
+    async def _flush_memory_usage(self, usage):
+        while True:
+            await asyncio.sleep(settings.MODELPORT_USAGE_FLUSH_SECONDS)
+            drained = usage.drain(before=time.time() - settings.MODELPORT_USAGE_SETTLE_SECONDS)
+            if drained:
+                try:
+                    await self.store_usage(drained)
+                except DatabaseError:  # the loop must outlive a database hiccup
+                    logger.exception("gateway: could not store usage; those minutes are lost")
+
+    async def handle(self, scope, receive, send):
+        try:
+            tenant, endpoint, path = self._split(scope["path"])
+            self.check_csrf(scope)
+            headers = scope["headers"]
+            # `authorize` goes by these two headers alone, so the grant is cached under both.
+            credential = tuple(
+                next((v for k, v in headers if k == name), b"")
+                for name in (b"authorization", b"cookie")
+            )
+            grant = await self.auth_cache.get(
+                (credential, tenant), lambda: self.authorize(headers, tenant)
+            )
+            if grant.endpoints is not None and endpoint not in grant.endpoints:
+                raise GatewayError(
+                    403,
+                    "endpoint_not_subscribed",
+                    f"Application {grant.application!r} does not subscribe to endpoint "
+                    f"{endpoint!r}; a tenant admin can add it to the application.",
+                )
+            urls = await self.backend_cache.get(
+                (tenant, endpoint), lambda: self.backends(tenant, endpoint)
+            )
+        except GatewayError as error:
+            await self._error(send, error)
+            return
+        await self._call(scope, receive, send, (tenant, endpoint, path), grant, urls)
+
+    async def _call(self, scope, receive, send, target, grant, urls):
+        """A call to a known endpoint by an authorized caller: within the plan's limits, and
+        counted for usage however it ends."""
+        tenant, endpoint, path = target
+        limiter, usage = self._counters()
+        started = time.monotonic()
+        outcome = {"status": 499, "tokens": 0}  # 499: the caller went away first
+        acquired = False
+        try:
+            rate_headers = []
+            if grant.limits is not None:
+                try:
+                    decision = await limiter.acquire(grant.subject, grant.limits)
+                except RedisError:
+                    logger.exception("gateway: the limiter is unavailable")
+                    raise GatewayError(
+                        503,
+                        "limits_unavailable",
+                        "The gateway cannot check the application's plan right now; try again.",
+                    ) from None
+                rate_headers = decision.headers(grant.limits)
+                if not decision.allowed:
+                    raise GatewayError(
+                        429,
+                        "rate_limited",
+                        f"The application's plan allows no more calls right now "
+                        f"({decision.limit}); retry in {decision.retry_after} s.",
+                        rate_headers,
+                    )
+                acquired = True
+            if not urls:
+                raise GatewayError(
+                    503,
+                    "endpoint_not_running",
+                    f"Endpoint {endpoint!r} has no running replica right now; check its status "
+                    "and replicas.",
+                    rate_headers,
+                )
+            length = dict(scope["headers"]).get(b"content-length", b"0")
+            if not length.isdigit():
+                raise GatewayError(
+                    400, "malformed_request", "Content-Length is not a number.", rate_headers
+                )
+            if int(length) > self.max_body:
+                raise GatewayError(413, "request_too_large", self._too_large(), rate_headers)
+            url = self._pick(tenant, endpoint, urls) + path
+            if scope.get("query_string"):
+                url += "?" + scope["query_string"].decode("latin-1")
+            await self._forward(scope, receive, send, url, rate_headers, outcome)
+        except GatewayError as error:
+            outcome["status"] = error.status
+            await self._error(send, error)
+        finally:
+            # Shielded: a caller who hangs up must not leave a concurrency slot taken.
+            await asyncio.shield(
+                self._finish(grant, target, outcome, started, acquired, limiter, usage)
+            )
+
+    async def _finish(self, grant, target, outcome, started, acquired, limiter, usage):
+        tenant, endpoint, _ = target
+        try:
+            if acquired:
+                await limiter.release(grant.subject, grant.limits)
+            if outcome["tokens"] and grant.limits is not None:
+                await limiter.add_tokens(grant.subject, outcome["tokens"])
+            latency_ms = (time.monotonic() - started) * 1000
+            await usage.record(
+                tenant,
+                grant.application,
+                endpoint,
+                outcome["status"],
+                latency_ms,
+                outcome["tokens"],
+            )
+        except RedisError:  # counting must never turn an answered call into an error
+            logger.exception("gateway: could not release or count a call to %s/%s", *target[:2])
+
+    def _split(self, path):
+        parts = path[len(self.prefix) :].split("/", 2)
+        if len(parts) < 2 or not parts[0] or not parts[1]:
+            raise GatewayError(
+                404, "not_found", "Gateway addresses look like /gateway/<tenant>/<endpoint>/<path>."
+            )
+        return parts[0], parts[1], "/" + (parts[2] if len(parts) == 3 else "")
+
+    def _pick(self, tenant, endpoint, urls):
+        counter = self.round_robin.setdefault((tenant, endpoint), itertools.count())
+        return urls[next(counter) % len(urls)]
+
+    def _too_large(self):
+        return f"The request body is larger than the gateway's limit of {self.max_body} bytes."
+
+    async def _forward(self, scope, receive, send, url, extra_headers, outcome):
+        forwarded = [
+            (k.decode("latin-1"), v.decode("latin-1"))
+            for k, v in scope["headers"]
+            if k not in DROPPED_REQUEST_HEADERS
+        ]
+        client = scope.get("client")
+        if client:
+            forwarded.append(("X-Forwarded-For", client[0]))
+        exceeded = False
+
+        async def body():
+            # Streamed as it arrives; a body without Content-Length is sent chunked.
+            nonlocal exceeded
+            size, more = 0, True
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise asyncio.CancelledError
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > self.max_body:
+                    exceeded = True
+                    raise GatewayError(413, "request_too_large", self._too_large())
+                if chunk:
+                    yield chunk
+                more = message.get("more_body", False)
+
+        started = False
+        try:
+            async with self._session().request(
+                scope["method"], url, headers=forwarded, data=body(), allow_redirects=False
+            ) as response:
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": response.status,
+                        "headers": [
+                            (k.encode("latin-1"), v.encode("latin-1"))
+                            for k, v in response.headers.items()
+                            if k.lower() not in DROPPED_RESPONSE_HEADERS
+                        ]
+                        + PROTECTIVE_RESPONSE_HEADERS
+                        + extra_headers,
+                    }
+                )
+                started = True
+                outcome["status"] = response.status
+                # A copy of a small JSON answer, for its token count; anything else just streams.
+                scanned = bytearray() if _may_report_tokens(response) else None
+                async for chunk in response.content.iter_chunked(65536):
+                    if scanned is not None:
+                        scanned += chunk
+                        if len(scanned) > TOKEN_SCAN_BYTES:
+                            scanned = None
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                if scanned:
+                    outcome["tokens"] = _total_tokens(scanned)
+        except GatewayError:
+            raise
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            if started:
+                raise  # the status line is out: all we can do is cut the response short
+            if exceeded:
+                raise GatewayError(413, "request_too_large", self._too_large()) from None
+            if isinstance(exc, TimeoutError):
+                raise GatewayError(
+                    504, "backend_timeout", "The model server took too long to answer."
+                ) from None
+            logger.warning("gateway: backend %s failed: %s", url, exc)
+            raise GatewayError(
+                502, "backend_error", "The model server did not answer properly; try again."
+            ) from None
+
+    async def _error(self, send, error):
+        body = json.dumps(
+            {
+                "status": "ERROR",
+                "error": {"code": error.code, "message": error.message, "fields": {}},
+            }
+        ).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            *PROTECTIVE_RESPONSE_HEADERS,
+        ]
+        if error.status == 401:
+            headers.append((b"www-authenticate", b'Bearer realm="modelport"'))
+        headers += error.headers
+        await send({"type": "http.response.start", "status": error.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _may_report_tokens(response):
+    content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    length = response.headers.get("Content-Length")
+    too_long = length is not None and (not length.isdigit() or int(length) > TOKEN_SCAN_BYTES)
+    encoded = response.headers.get("Content-Encoding", "identity").lower() != "identity"
+    return content_type == "application/json" and not too_long and not encoded
+
+
+def _total_tokens(body):
+    """`usage.total_tokens` of an OpenAI-style JSON answer; 0 if there is none."""
+    try:
+        tokens = json.loads(body).get("usage", {}).get("total_tokens", 0)
+    except (ValueError, AttributeError):
+        return 0
+    return tokens if isinstance(tokens, int) and not isinstance(tokens, bool) and tokens > 0 else 0

@@ -1,0 +1,234 @@
+"""Multipart uploads of one file: start, parts (streamed through the API or sent to presigned
+URLs), complete, abort, and the reaper of abandoned ones.
+
+Storage is the source of truth for bytes: when a storage call and an index write can't be made
+atomic together, the storage call goes first, so the index may briefly lack an object but never
+lists one that does not exist; the index sync (index.py) closes the gap.
+"""
+
+import logging
+
+from django.db import transaction
+
+from core.errors import Conflict, Invalid, NotFound, TooLarge
+from core.phase import Phase
+from models_store import validation
+from models_store.errors import ModelStoreErrorCode, storage_errors
+from models_store.models import ModelFile, ModelVersion, MultipartUpload, VersionState
+from models_store.quota import check_quota, lock_tenant
+from models_store.versions import (
+    claim_version,
+    forget_if_empty,
+    mark_ready_when_idle,
+    require_ready,
+)
+from tenants.models import Tenant
+from workers.errors import PermanentError, TransientError
+from workers.storage import get_object_store
+
+logger = logging.getLogger(__name__)
+
+
+def start_upload(*, tenant, user, name, version, path, overwrite):
+    """Start a multipart upload of one file. A file that is already in the version is a 409
+    unless `overwrite`."""
+    require_ready(tenant)
+    store = get_object_store()
+    key = f"{name}/{version}/{path}"
+    with storage_errors():
+        upload_id = store.create_multipart_upload(tenant.bucket, key)
+    try:
+        with transaction.atomic():
+            model_version = claim_version(tenant, name, version, user)
+            if not overwrite and model_version.files.filter(path=path).exists():
+                raise Conflict(
+                    ModelStoreErrorCode.FILE_EXISTS,
+                    f"{key} already exists; pass overwrite=true to replace it.",
+                )
+            return MultipartUpload.objects.create(
+                model_version=model_version, path=path, upload_id=upload_id, created_by=user
+            )
+    except BaseException:
+        _abort_in_storage(store, tenant.bucket, key, upload_id)
+        raise
+
+
+def _abort_in_storage(store, bucket, key, upload_id):
+    try:
+        store.abort_multipart_upload(bucket, key, upload_id)
+    except (TransientError, PermanentError) as exc:
+        # The abandoned-upload reaper retries; the caller's error matters more than this one.
+        logger.warning("could not abort upload %s of %s/%s: %s", upload_id, bucket, key, exc)
+
+
+def find_upload(*, tenant, name, version, path, upload_id):
+    upload = (
+        MultipartUpload.objects.select_related("model_version")
+        .filter(
+            upload_id=upload_id,
+            model_version__tenant=tenant,
+            model_version__name=name,
+            model_version__version=version,
+            path=path,
+        )
+        .exclude(model_version__state=VersionState.DELETING)
+        .first()
+    )
+    if upload is None:
+        raise NotFound(
+            ModelStoreErrorCode.UPLOAD_NOT_FOUND,
+            f"There is no upload {upload_id!r} of {name}/{version}/{path} in progress; it may "
+            "have completed, been aborted or expired.",
+        )
+    return upload
+
+
+def _set_part_size(upload_pk, part_number, size):
+    with transaction.atomic():
+        upload = MultipartUpload.objects.select_for_update().filter(pk=upload_pk).first()
+        if upload is None:
+            return
+        if size is None:
+            upload.part_sizes.pop(str(part_number), None)
+        else:
+            upload.part_sizes[str(part_number)] = size
+        upload.save(update_fields=["part_sizes"])
+
+
+def _replaced_size(upload):
+    size = (
+        ModelFile.objects.filter(model_version_id=upload.model_version_id, path=upload.path)
+        .values_list("size", flat=True)
+        .first()
+    )
+    return size or 0
+
+
+def receive_part(*, tenant, upload, part_number, stream, length):
+    """Stream one part (exactly `length` bytes of `stream`) to storage; returns its ETag.
+    The part's bytes are reserved against the quota before any is accepted."""
+    if length > validation.MAX_PART_BYTES:
+        raise TooLarge(
+            ModelStoreErrorCode.PART_TOO_LARGE,
+            f"A part may be at most {validation.MAX_PART_BYTES} bytes; this one is {length}.",
+        )
+    with transaction.atomic():
+        locked_tenant = lock_tenant(tenant)
+        locked = MultipartUpload.objects.select_for_update().filter(pk=upload.pk).first()
+        if locked is None:
+            raise NotFound(
+                ModelStoreErrorCode.UPLOAD_NOT_FOUND, "The upload has just ended or been aborted."
+            )
+        previous = locked.part_sizes.get(str(part_number))
+        upload_total = locked.bytes_received - (previous or 0) + length
+        # A file being replaced frees its bytes when the upload completes.
+        replaced = _replaced_size(locked)
+        check_quota(locked_tenant, length, freeing=(previous or 0) + min(replaced, upload_total))
+        locked.part_sizes[str(part_number)] = length
+        locked.save(update_fields=["part_sizes"])
+    try:
+        gone = NotFound(
+            ModelStoreErrorCode.UPLOAD_NOT_FOUND, "The upload no longer exists in storage."
+        )
+        with storage_errors(when_upload_missing=gone):
+            return get_object_store().upload_part(
+                tenant.bucket, upload.key, upload.upload_id, part_number, stream, length
+            )
+    except BaseException:
+        _set_part_size(upload.pk, part_number, previous)
+        raise
+
+
+def check_declared_size(*, tenant, upload, size):
+    """Before handing out presigned part URLs (whose bytes go straight to storage): would a file
+    of `size` bytes fit in the quota?"""
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise Invalid(
+            ModelStoreErrorCode.INVALID_FILE_SIZE,
+            f"fileSize must be the file size in bytes, 0 or more; {size!r} is not.",
+            fields={"fileSize": ["Must be a whole number of bytes."]},
+        )
+    with transaction.atomic():
+        locked_tenant = lock_tenant(tenant)
+        check_quota(locked_tenant, size, freeing=_replaced_size(upload) + upload.bytes_received)
+
+
+def complete_upload(*, tenant, upload, parts):
+    """Assemble the parts into the file and record it in the index."""
+    store = get_object_store()
+    refused = Invalid(
+        ModelStoreErrorCode.INVALID_PARTS,
+        "Storage refused the parts list: a part is missing or its ETag is wrong.",
+    )
+    with storage_errors(when_upload_missing=refused):
+        size, etag = store.complete_multipart_upload(
+            tenant.bucket, upload.key, upload.upload_id, parts
+        )
+    over_quota = None
+    with transaction.atomic():
+        locked_tenant = lock_tenant(tenant)
+        model_version = ModelVersion.objects.select_for_update().get(pk=upload.model_version_id)
+        MultipartUpload.objects.filter(pk=upload.pk).delete()
+        replaced = model_version.files.filter(path=upload.path).first()
+        try:
+            # Parts sent to presigned URLs were not counted as they arrived; count them now.
+            check_quota(locked_tenant, size, freeing=replaced.size if replaced else 0)
+        except TooLarge as exc:
+            over_quota = exc
+            if replaced:
+                replaced.delete()  # its bytes were just replaced in storage
+            forget_if_empty(model_version)
+        else:
+            file, _ = ModelFile.objects.update_or_create(
+                model_version=model_version, path=upload.path, defaults={"size": size, "etag": etag}
+            )
+            mark_ready_when_idle(model_version)
+    if over_quota is not None:
+        with storage_errors():
+            store.delete_objects(tenant.bucket, [upload.key])
+        raise over_quota
+    return file
+
+
+def abort_upload(*, tenant, upload):
+    with storage_errors():
+        get_object_store().abort_multipart_upload(tenant.bucket, upload.key, upload.upload_id)
+    with transaction.atomic():
+        model_version = ModelVersion.objects.select_for_update().get(pk=upload.model_version_id)
+        MultipartUpload.objects.filter(pk=upload.pk).delete()
+        forget_if_empty(model_version)
+
+
+def abort_uploads_started_before(older_than):
+    """Abort uploads started before `older_than` (a datetime); returns how many."""
+    store = get_object_store()
+    aborted = 0
+    stale = MultipartUpload.objects.filter(created_at__lt=older_than).select_related(
+        "model_version__tenant"
+    )
+    for upload in stale:
+        store.abort_multipart_upload(
+            upload.model_version.tenant.bucket, upload.key, upload.upload_id
+        )
+        with transaction.atomic():
+            model_version = (
+                ModelVersion.objects.select_for_update().filter(pk=upload.model_version_id).first()
+            )
+            MultipartUpload.objects.filter(pk=upload.pk).delete()
+            if model_version is not None:
+                forget_if_empty(model_version)
+        aborted += 1
+    return aborted + _abort_untracked_uploads(store, older_than)
+
+
+def _abort_untracked_uploads(store, older_than):
+    """Uploads storage holds that no row tracks (the API stopped between starting one in storage
+    and recording it): abort those older than `older_than`."""
+    aborted = 0
+    tracked = set(MultipartUpload.objects.values_list("upload_id", flat=True))
+    for tenant in Tenant.objects.filter(phase=Phase.READY, deletion_requested_at__isnull=True):
+        for key, upload_id, started in store.list_multipart_uploads(tenant.bucket):
+            if upload_id not in tracked and started < older_than:
+                store.abort_multipart_upload(tenant.bucket, key, upload_id)
+                aborted += 1
+    return aborted
