@@ -77,9 +77,10 @@ bench-upload: venv
 bench-endpoints: system-packages venv
 	$(BIN)/python bench/endpoints/run.py
 
-# Straight to MLServer and through the gateway, with wrk (apt-get install wrk).
+# Straight to MLServer and through the gateway, with wrk (apt-get install wrk); BASELINE=<git ref>
+# measures that revision's gateway in the same run.
 bench-gateway: venv
-	$(BIN)/python bench/gateway/run.py
+	$(BIN)/python bench/gateway/run.py $(if $(BASELINE),--baseline $(BASELINE))
 
 clean:
 	rm -rf $(VENV) $(MLSERVER_VENV) .pytest_cache .ruff_cache $(OIDC_PROVIDER)/node_modules
