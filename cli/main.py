@@ -11,58 +11,20 @@ API's sentence and code on stderr and exit 1 (2 for bad command-line usage)."""
 import argparse
 import base64
 import json
-import re
 import sys
 import time
 from pathlib import Path
-from urllib.parse import quote
 
 from cli import upload
-from cli.client import Client, CliError, unwrap
+from cli.client import Client, CliError, q, unwrap
 from cli.credentials import Credentials
-
-
-def _json_argument(text):
-    try:
-        return json.loads(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not valid JSON: {text!r}") from None
-
-
-def _table(rows, columns):
-    """Rows (dicts) as left-aligned columns under a header in capitals."""
-    lines = [[re.sub(r"(?<=[a-z])(?=[A-Z])", "_", key).upper() for key in columns]]
-    lines += [[_cell(row.get(key)) for key in columns] for row in rows]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(columns))]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
-        for line in lines
-    )
+from cli.options import JSON_OPTION, TENANT, add_command, add_group, given
+from cli.output import table
 
 
 def _certificate(path):
     """A CA certificate file as the API takes it: base64 of the PEM."""
     return base64.b64encode(Path(path).read_bytes()).decode()
-
-
-def _given(**values):
-    """The options given on the command line (those not left out)."""
-    return {key: value for key, value in values.items() if value is not None}
-
-
-def q(name):
-    """A name as one segment of a URL path."""
-    return quote(name, safe="")
-
-
-def _cell(value):
-    if value is None:
-        return "-"
-    if isinstance(value, list):
-        return ",".join(_cell(item) for item in value)
-    if isinstance(value, dict):
-        return json.dumps(value, separators=(",", ":"))
-    return str(value)
 
 
 class Commands:
@@ -81,7 +43,7 @@ class Commands:
             return items
         if columns is None:
             return "\n".join(items)
-        return _table(items, columns)
+        return table(items, columns)
 
     # Identity
     def login(self, a):
@@ -126,7 +88,7 @@ class Commands:
         return f"Tenant {a.name} created; its namespace and bucket are being provisioned."
 
     def tenants_update(self, a):
-        body = _given(quota=a.quota)
+        body = given(quota=a.quota)
         if a.cert:
             body["cert"] = _certificate(a.cert)
         if a.remove_cert:
@@ -261,7 +223,7 @@ class Commands:
         return self._settled(a, f"Endpoint {a.endpoint} created: {data['url']}{warning}")
 
     def endpoints_update(self, a):
-        changes = _given(
+        changes = given(
             modelName=a.model,
             modelVersionPolicy=a.policy,
             subjectName=a.subject,
@@ -312,7 +274,7 @@ class Commands:
         body = {
             "name": a.name,
             "description": a.description,
-            **_given(
+            **given(
                 requestsPerMinute=a.requests_per_minute,
                 requestsPerDay=a.requests_per_day,
                 concurrentRequests=a.concurrent_requests,
@@ -327,7 +289,7 @@ class Commands:
         if self.args.json:
             return items
         rows = [{**item, "keys": [key["prefix"] + "…" for key in item["keys"]]} for item in items]
-        return _table(rows, ["name", "plan", "endpoints", "keys"])
+        return table(rows, ["name", "plan", "endpoints", "keys"])
 
     def _key(self, data, what):
         if self.args.json:
@@ -360,7 +322,7 @@ class Commands:
         return f"Application {a.name} and its keys are deleted."
 
     def usage(self, a):
-        params = _given(
+        params = given(
             application=a.application,
             endpoint=a.endpoint,
             since=a.since,
@@ -379,7 +341,7 @@ class Commands:
             return data
         if not data["series"]:
             return "No calls in this period."
-        return _table(data["series"], ["time", "requests", "errors", "p50_ms", "p99_ms", "tokens"])
+        return table(data["series"], ["time", "requests", "errors", "p50_ms", "p99_ms", "tokens"])
 
 
 POLL_SECONDS = 2
@@ -401,31 +363,16 @@ def parser():
     top.add_argument("--json", action="store_true", help="print the API's data as JSON")
     groups = top.add_subparsers(dest="group", required=True, metavar="command")
 
-    def command(subparsers, name, handler, help_text, *arguments):
-        sub = subparsers.add_parser(name, help=help_text, description=help_text)
-        for names, options in arguments:
-            sub.add_argument(*names, **options)
-        sub.set_defaults(handler=handler)
-        return sub
-
-    def group(name, help_text):
-        return groups.add_parser(name, help=help_text).add_subparsers(
-            dest="action", required=True, metavar="action"
-        )
-
-    tenant = (("tenant",), {"help": "the tenant's name"})
-    json_option = {"type": _json_argument}
-
-    login = command(groups, "login", "login", "log in (single sign-on, or --token)")
+    login = add_command(groups, "login", "login", "log in (single sign-on, or --token)")
     login.add_argument("--token", help="a personal access token (mpt_…) instead of single sign-on")
     login.add_argument("--code", help="the code /authenticate showed (else you are asked for it)")
-    command(groups, "logout", "logout", "forget the stored credentials")
-    command(groups, "whoami", "whoami", "who you are and your role in each tenant")
+    add_command(groups, "logout", "logout", "forget the stored credentials")
+    add_command(groups, "whoami", "whoami", "who you are and your role in each tenant")
 
-    g = group("tenants", "tenants (platform admins create and delete)")
-    command(g, "list", "tenants_list", "the tenants you belong to")
-    command(g, "show", "tenants_show", "a tenant: phase, quota and use, bindings", tenant)
-    command(
+    g = add_group(groups, "tenants", "tenants (platform admins create and delete)")
+    add_command(g, "list", "tenants_list", "the tenants you belong to")
+    add_command(g, "show", "tenants_show", "a tenant: phase, quota and use, bindings", TENANT)
+    add_command(
         g,
         "create",
         "tenants_create",
@@ -433,20 +380,20 @@ def parser():
         (("name",), {}),
         (("--scope",), {"required": True, "help": "the OIDC group of its users"}),
         (("--cert",), {"help": "a file with the PEM of the CA of client certificates"}),
-        (("--quota",), {**json_option, "help": "JSON, e.g. '{\"maxEndpoints\": 5}'"}),
+        (("--quota",), {**JSON_OPTION, "help": "JSON, e.g. '{\"maxEndpoints\": 5}'"}),
     )
-    update = command(
+    update = add_command(
         g,
         "update",
         "tenants_update",
         "replace a tenant's quota or CA certificate",
-        tenant,
-        (("--quota",), {**json_option, "help": "JSON: the whole new quota"}),
+        TENANT,
+        (("--quota",), {**JSON_OPTION, "help": "JSON: the whole new quota"}),
     )
     certificate = update.add_mutually_exclusive_group()
     certificate.add_argument("--cert", help="a file with the PEM of the new CA")
     certificate.add_argument("--remove-cert", action="store_true", help="remove the CA")
-    command(
+    add_command(
         g,
         "delete",
         "tenants_delete",
@@ -454,107 +401,109 @@ def parser():
         (("name",), {}),
     )
 
-    g = group("bindings", "which OIDC groups have which role in a tenant")
-    command(g, "list", "bindings_list", "the tenant's bindings", tenant)
-    command(
+    g = add_group(groups, "bindings", "which OIDC groups have which role in a tenant")
+    add_command(g, "list", "bindings_list", "the tenant's bindings", TENANT)
+    add_command(
         g,
         "add",
         "bindings_add",
         "give a group a role",
-        tenant,
+        TENANT,
         (("group",), {}),
         (("role",), {"choices": ["viewer", "editor", "admin"]}),
     )
-    command(g, "remove", "bindings_remove", "take a group's role away", tenant, (("group",), {}))
+    add_command(
+        g, "remove", "bindings_remove", "take a group's role away", TENANT, (("group",), {})
+    )
 
-    g = group("models", "model files in the tenant's bucket")
-    command(g, "list", "models_list", "the tenant's model files", tenant)
-    command(
+    g = add_group(groups, "models", "model files in the tenant's bucket")
+    add_command(g, "list", "models_list", "the tenant's model files", TENANT)
+    add_command(
         g,
         "upload",
         "models_upload",
         "upload files (or directories) as a model version",
-        tenant,
+        TENANT,
         (("model",), {}),
         (("version",), {"type": int}),
         (("paths",), {"nargs": "+", "metavar": "path"}),
         (("--overwrite",), {"action": "store_true", "help": "replace files that exist"}),
         (("--quiet",), {"action": "store_true", "help": "no progress on stderr"}),
     )
-    command(
+    add_command(
         g,
         "download",
         "models_download",
         "download one file of a model version",
-        tenant,
+        TENANT,
         (("model",), {}),
         (("version",), {"type": int}),
         (("file",), {"help": "its name in the version, e.g. variables/variables.index"}),
         (("-o", "--output"), {"help": "where to save it (default: its name, here)"}),
     )
-    command(
+    add_command(
         g,
         "delete",
         "models_delete",
         "delete a model version",
-        tenant,
+        TENANT,
         (("model",), {}),
         (("version",), {"type": int}),
     )
 
-    g = group("endpoints", "inference endpoints")
+    g = add_group(groups, "endpoints", "inference endpoints")
     endpoint = (("endpoint",), {"help": "the endpoint's name"})
-    command(g, "list", "endpoints_list", "the tenant's endpoints", tenant)
-    command(
-        g, "show", "endpoints_show", "an endpoint: status, pods, model, policy", tenant, endpoint
+    add_command(g, "list", "endpoints_list", "the tenant's endpoints", TENANT)
+    add_command(
+        g, "show", "endpoints_show", "an endpoint: status, pods, model, policy", TENANT, endpoint
     )
-    command(
+    add_command(
         g,
         "create",
         "endpoints_create",
         "create an endpoint from a serving template",
-        tenant,
+        TENANT,
         endpoint,
         (("--model",), {"required": True}),
         (("--serving",), {"required": True, "help": "a template (modelport servings list)"}),
         (("--subject",), {"required": True, "help": "the client certificates' subject (CN)"}),
         (("--policy",), {"help": "modelVersionPolicy, e.g. '{latest {}}'"}),
-        (("--resources",), {**json_option, "help": "JSON of requests/limits"}),
+        (("--resources",), {**JSON_OPTION, "help": "JSON of requests/limits"}),
         (("--replicas",), {"type": int}),
         *WAIT,
     )
-    command(
+    add_command(
         g,
         "update",
         "endpoints_update",
         "change an endpoint's model, policy, subject or resources",
-        tenant,
+        TENANT,
         endpoint,
         (("--model",), {}),
         (("--policy",), {}),
         (("--subject",), {}),
-        (("--resources",), json_option),
+        (("--resources",), JSON_OPTION),
         *WAIT,
     )
-    command(
+    add_command(
         g,
         "scale",
         "endpoints_scale",
         "set the number of replicas",
-        tenant,
+        TENANT,
         endpoint,
         (("replicas",), {"type": int}),
         *WAIT,
     )
-    command(g, "delete", "endpoints_delete", "delete an endpoint", tenant, endpoint)
+    add_command(g, "delete", "endpoints_delete", "delete an endpoint", TENANT, endpoint)
 
-    g = group("servings", "serving templates")
-    command(g, "list", "servings_list", "the templates")
-    command(g, "show", "servings_show", "a template's files", (("name",), {}))
+    g = add_group(groups, "servings", "serving templates")
+    add_command(g, "list", "servings_list", "the templates")
+    add_command(g, "show", "servings_show", "a template's files", (("name",), {}))
 
-    g = group("plans", "plans and their limits (platform admins create)")
-    command(g, "list", "plans_list", "the plans")
-    command(
+    g = add_group(groups, "plans", "plans and their limits (platform admins create)")
+    add_command(g, "list", "plans_list", "the plans")
+    add_command(
         g,
         "create",
         "plans_create",
@@ -567,16 +516,18 @@ def parser():
         (("--tokens-per-minute",), {"type": int}),
     )
 
-    g = group("applications", "client applications and their API keys")
+    g = add_group(groups, "applications", "client applications and their API keys")
     name = (("name",), {"help": "the application's name"})
     expiry = (("--expires-in-days",), {"type": int, "help": "the new key's lifetime"})
-    command(g, "list", "applications_list", "the tenant's applications (key prefixes only)", tenant)
-    command(
+    add_command(
+        g, "list", "applications_list", "the tenant's applications (key prefixes only)", TENANT
+    )
+    add_command(
         g,
         "create",
         "applications_create",
         "create an application and its key",
-        tenant,
+        TENANT,
         name,
         (("--plan",), {"required": True}),
         (
@@ -589,23 +540,25 @@ def parser():
         ),
         expiry,
     )
-    command(
+    add_command(
         g,
         "rotate",
         "applications_rotate",
         "issue a new key; the old ones work for a grace period",
-        tenant,
+        TENANT,
         name,
         (("--grace-seconds",), {"type": int, "default": 3600}),
         expiry,
     )
-    command(
-        g, "revoke", "applications_revoke", "stop every key of an application now", tenant, name
+    add_command(
+        g, "revoke", "applications_revoke", "stop every key of an application now", TENANT, name
     )
-    command(g, "delete", "applications_delete", "delete an application and its keys", tenant, name)
+    add_command(
+        g, "delete", "applications_delete", "delete an application and its keys", TENANT, name
+    )
 
-    usage = command(
-        groups, "usage", "usage", "requests, errors, latency and tokens over time", tenant
+    usage = add_command(
+        groups, "usage", "usage", "requests, errors, latency and tokens over time", TENANT
     )
     for option in ("--application", "--endpoint", "--since", "--until"):
         usage.add_argument(option)
