@@ -10,7 +10,6 @@ API's sentence and code on stderr and exit 1 (2 for bad command-line usage)."""
 
 import argparse
 import base64
-import json
 import sys
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ from cli import upload
 from cli.client import Client, CliError, q, unwrap
 from cli.credentials import Credentials
 from cli.options import JSON_OPTION, TENANT, add_command, add_group, given
-from cli.output import table
+from cli.output import listing, show, table
 
 
 def _certificate(path):
@@ -27,321 +26,346 @@ def _certificate(path):
     return base64.b64encode(Path(path).read_bytes()).decode()
 
 
-class Commands:
-    """One method per command; each returns what to print (data, a table, or a sentence)."""
+def login(client, args):
+    credentials = client.credentials
+    if args.token:
+        credentials.token, credentials.id_token, credentials.refresh_token = args.token, "", ""
+        me = client.call("GET", "/me")
+        credentials.username = me["username"]
+        credentials.save()
+        return f"Logged in to {client.server} as {me['username']} (token)."
+    code = args.code
+    if not code:
+        print(
+            f"Open this address in a browser, log in, and paste the code it shows:\n\n"
+            f"  {client.server}/authenticate\n",
+            file=sys.stderr,
+        )
+        code = input("Code: ").strip()
+    tokens = client.call("POST", "/authenticate/token", json={"code": code}, auth=False)
+    credentials.store_tokens(tokens)
+    return f"Logged in to {client.server} as {tokens['username']}."
 
-    def __init__(self, client: Client, args):
-        self.client = client
-        self.args = args
 
-    def call(self, method, path, **kwargs):
-        return self.client.call(method, path, **kwargs)
+def logout(client, args):
+    client.credentials.forget()
+    return "Logged out: the stored credentials are deleted."
 
-    def listing(self, path, key, columns, params=None):
-        items = self.client.all_pages(path, key, params)
-        if self.args.json:
-            return items
-        if columns is None:
-            return "\n".join(items)
-        return table(items, columns)
 
-    # Identity
-    def login(self, a):
-        credentials = self.client.credentials
-        if a.token:
-            credentials.token, credentials.id_token, credentials.refresh_token = a.token, "", ""
-            me = self.call("GET", "/me")
-            credentials.username = me["username"]
-            credentials.save()
-            return f"Logged in to {self.client.server} as {me['username']} (token)."
-        code = a.code
-        if not code:
-            print(
-                f"Open this address in a browser, log in, and paste the code it shows:\n\n"
-                f"  {self.client.server}/authenticate\n",
-                file=sys.stderr,
-            )
-            code = input("Code: ").strip()
-        tokens = self.call("POST", "/authenticate/token", json={"code": code}, auth=False)
-        credentials.store_tokens(tokens)
-        return f"Logged in to {self.client.server} as {tokens['username']}."
+def whoami(client, args):
+    return client.call("GET", "/me")
 
-    def logout(self, a):
-        self.client.credentials.forget()
-        return "Logged out: the stored credentials are deleted."
 
-    def whoami(self, a):
-        return self.call("GET", "/me")
+def list_tenants(client, args):
+    return listing(client, args, "/tenants", "tenants", None)
 
-    # Tenants
-    def tenants_list(self, a):
-        return self.listing("/tenants", "tenants", None)
 
-    def tenants_show(self, a):
-        return self.call("GET", f"/tenants/{q(a.tenant)}")
+def show_tenant(client, args):
+    return client.call("GET", f"/tenants/{q(args.tenant)}")
 
-    def tenants_create(self, a):
-        body = {"name": a.name, "scope": a.scope, "quota": a.quota or {}}
-        if a.cert:
-            body["cert"] = _certificate(a.cert)
-        self.call("POST", "/tenants", json=body)
-        return f"Tenant {a.name} created; its namespace and bucket are being provisioned."
 
-    def tenants_update(self, a):
-        body = given(quota=a.quota)
-        if a.cert:
-            body["cert"] = _certificate(a.cert)
-        if a.remove_cert:
-            body["cert"] = ""
-        if not body:
+def create_tenant(client, args):
+    body = {"name": args.name, "scope": args.scope, "quota": args.quota or {}}
+    if args.cert:
+        body["cert"] = _certificate(args.cert)
+    client.call("POST", "/tenants", json=body)
+    return f"Tenant {args.name} created; its namespace and bucket are being provisioned."
+
+
+def update_tenant(client, args):
+    body = given(quota=args.quota)
+    if args.cert:
+        body["cert"] = _certificate(args.cert)
+    if args.remove_cert:
+        body["cert"] = ""
+    if not body:
+        raise CliError("Say what to change: --quota, --cert or --remove-cert.", "nothing_to_change")
+    return client.call("PATCH", f"/tenants/{q(args.tenant)}", json=body)
+
+
+def delete_tenant(client, args):
+    client.call("DELETE", "/tenants", json={"name": args.name})
+    return f"Tenant {args.name} is being deleted with its endpoints, models and bucket."
+
+
+def list_bindings(client, args):
+    return listing(
+        client, args, f"/tenants/{q(args.tenant)}/bindings", "bindings", ["group", "role"]
+    )
+
+
+def add_binding(client, args):
+    data = client.call(
+        "POST", f"/tenants/{q(args.tenant)}/bindings", json={"group": args.group, "role": args.role}
+    )
+    return f"Group {data['group']} has the {data['role']} role in {args.tenant}."
+
+
+def remove_binding(client, args):
+    client.call("DELETE", f"/tenants/{q(args.tenant)}/bindings", json={"group": args.group})
+    return f"Group {args.group} no longer has a role in {args.tenant}."
+
+
+def list_models(client, args):
+    return listing(
+        client,
+        args,
+        f"/tenants/{q(args.tenant)}/models",
+        "models",
+        ["name", "version", "path", "size"],
+    )
+
+
+def upload_model(client, args):
+    shown = set()
+
+    def report(name, sent, size):
+        if args.quiet:
+            return
+        if shown and name not in shown:
+            print(file=sys.stderr)  # the previous file's line is finished
+        shown.add(name)
+        percent = 100 if size == 0 else sent * 100 // size
+        print(f"\r{name}: {percent}% of {size:,} bytes", end="", file=sys.stderr, flush=True)
+
+    files = upload.files_to_upload(args.paths)
+    done = upload.upload_files(
+        client,
+        args.tenant,
+        args.model,
+        args.version,
+        files,
+        overwrite=args.overwrite,
+        report=report,
+    )
+    if shown:
+        print(file=sys.stderr)
+    if args.json:
+        return done
+    total = sum(item.get("size") or 0 for item in done)
+    return f"Uploaded {len(done)} file(s), {total:,} bytes, to {args.model} version {args.version}."
+
+
+def download_model(client, args):
+    params = {"modelName": args.model, "modelVersion": args.version, "fileName": args.file}
+    link = client.call("GET", f"/tenants/{q(args.tenant)}/models/download", params=params)
+    target = Path(args.output or Path(args.file).name)
+    upload.download(client, link["url"], target)
+    return f"Saved {args.file} to {target} ({target.stat().st_size:,} bytes)."
+
+
+def delete_model(client, args):
+    data = client.call(
+        "DELETE",
+        f"/tenants/{q(args.tenant)}/models",
+        json={"modelName": args.model, "modelVersion": args.version},
+    )
+    return f"Deleting {data['model_path']}."
+
+
+def list_endpoints(client, args):
+    return listing(
+        client, args, f"/tenants/{q(args.tenant)}/endpoints", "endpoints", ["name", "status", "url"]
+    )
+
+
+def show_endpoint(client, args):
+    return client.call("GET", f"/tenants/{q(args.tenant)}/endpoints/{q(args.endpoint)}")
+
+
+def _settled(client, args, done):
+    """With --wait: poll the endpoint until it serves as asked (its change applied, Ready,
+    every replica available), printing its phase as it changes; Failed or the timeout is an
+    error. Without --wait: `done` as it is."""
+    if not args.wait:
+        return done
+    path = f"/tenants/{q(args.tenant)}/endpoints/{q(args.endpoint)}"
+    started = time.monotonic()
+    said, moved = None, False
+    while True:
+        detail = client.call("GET", path)
+        phase, message = detail["phase"], detail["message"]
+        if (phase, message) != said:
+            print(f"{args.endpoint}: {phase}{f' ({message})' if message else ''}", file=sys.stderr)
+            said = (phase, message)
+        applied = detail["observedGeneration"] >= detail["generation"]
+        available = detail["replicas"]["available"] == detail["desired replicas"]
+        if applied and phase == "Ready" and available:
+            return f"{done}\nEndpoint {args.endpoint} is Ready." if isinstance(done, str) else done
+        moved = moved or phase != "Failed"
+        # A failed reconcile leaves the generation unobserved (the resync tries again), so
+        # Failed is this change's failure if the endpoint is new, or left Failed meanwhile,
+        # or stays Failed longer than the worker takes to pick a change up.
+        waited = time.monotonic() - started
+        ours = detail["generation"] == 1 or moved or waited > STALE_FAILURE_SECONDS
+        if phase == "Failed" and (applied or ours):
+            raise CliError(f"Endpoint {args.endpoint} failed: {message}", "endpoint_failed")
+        if waited > args.timeout:
+            reason = f": {message.rstrip('.')}" if message else ""
             raise CliError(
-                "Say what to change: --quota, --cert or --remove-cert.", "nothing_to_change"
+                f"Endpoint {args.endpoint} is still {phase} after {args.timeout:g} s{reason}.",
+                "timeout",
             )
-        return self.call("PATCH", f"/tenants/{q(a.tenant)}", json=body)
+        time.sleep(POLL_SECONDS)
 
-    def tenants_delete(self, a):
-        self.call("DELETE", "/tenants", json={"name": a.name})
-        return f"Tenant {a.name} is being deleted with its endpoints, models and bucket."
 
-    def bindings_list(self, a):
-        return self.listing(f"/tenants/{q(a.tenant)}/bindings", "bindings", ["group", "role"])
+def create_endpoint(client, args):
+    body = {
+        "endpointName": args.endpoint,
+        "modelName": args.model,
+        "servingName": args.serving,
+        "subjectName": args.subject,
+        "resources": args.resources or {},
+    }
+    if args.policy:
+        body["modelVersionPolicy"] = args.policy
+    if args.replicas is not None:
+        body["replicas"] = args.replicas
+    data = client.call("POST", f"/tenants/{q(args.tenant)}/endpoints", json=body)
+    if args.json:
+        return _settled(client, args, data)
+    warning = f"\nWarning: {data['warning']}." if data.get("warning") else ""
+    return _settled(client, args, f"Endpoint {args.endpoint} created: {data['url']}{warning}")
 
-    def bindings_add(self, a):
-        data = self.call(
-            "POST", f"/tenants/{q(a.tenant)}/bindings", json={"group": a.group, "role": a.role}
+
+def update_endpoint(client, args):
+    changes = given(
+        modelName=args.model,
+        modelVersionPolicy=args.policy,
+        subjectName=args.subject,
+        resources=args.resources,
+    )
+    if not changes:
+        raise CliError(
+            "Say what to change: --model, --policy, --subject or --resources.",
+            "nothing_to_change",
         )
-        return f"Group {data['group']} has the {data['role']} role in {a.tenant}."
+    data = client.call(
+        "PATCH", f"/tenants/{q(args.tenant)}/endpoints/{q(args.endpoint)}", json=changes
+    )
+    return _settled(client, args, data if args.json else f"Endpoint {args.endpoint} updated.")
 
-    def bindings_remove(self, a):
-        self.call("DELETE", f"/tenants/{q(a.tenant)}/bindings", json={"group": a.group})
-        return f"Group {a.group} no longer has a role in {a.tenant}."
 
-    # Models
-    def models_list(self, a):
-        return self.listing(
-            f"/tenants/{q(a.tenant)}/models", "models", ["name", "version", "path", "size"]
+def scale_endpoint(client, args):
+    client.call(
+        "PATCH",
+        f"/tenants/{q(args.tenant)}/endpoints/{q(args.endpoint)}/replicas",
+        json={"replicas": args.replicas},
+    )
+    return _settled(client, args, f"Endpoint {args.endpoint} scaled to {args.replicas} replica(s).")
+
+
+def delete_endpoint(client, args):
+    client.call(
+        "DELETE", f"/tenants/{q(args.tenant)}/endpoints", json={"endpointName": args.endpoint}
+    )
+    return f"Endpoint {args.endpoint} is being deleted."
+
+
+def list_servings(client, args):
+    names = client.call("GET", "/servings")
+    return names if args.json else "\n".join(names)
+
+
+def show_serving(client, args):
+    return client.call("GET", f"/servings/{q(args.name)}")
+
+
+def list_plans(client, args):
+    return listing(
+        client,
+        args,
+        "/plans",
+        "plans",
+        [
+            "name",
+            "requestsPerMinute",
+            "requestsPerDay",
+            "concurrentRequests",
+            "tokensPerMinute",
+        ],
+    )
+
+
+def create_plan(client, args):
+    body = {
+        "name": args.name,
+        "description": args.description,
+        **given(
+            requestsPerMinute=args.requests_per_minute,
+            requestsPerDay=args.requests_per_day,
+            concurrentRequests=args.concurrent_requests,
+            tokensPerMinute=args.tokens_per_minute,
+        ),
+    }
+    client.call("POST", "/plans", json=body)
+    return f"Plan {args.name} created."
+
+
+def list_applications(client, args):
+    items = client.all_pages(f"/tenants/{q(args.tenant)}/applications", "applications")
+    if args.json:
+        return items
+    rows = [{**item, "keys": [key["prefix"] + "…" for key in item["keys"]]} for item in items]
+    return table(rows, ["name", "plan", "endpoints", "keys"])
+
+
+def _with_key(args, data, what):
+    if args.json:
+        return data
+    return f"{what}. Its key, shown only this once:\n{data['key']}"
+
+
+def create_application(client, args):
+    body = {"name": args.name, "plan": args.plan, "endpoints": args.endpoint}
+    if args.expires_in_days:
+        body["expiresInDays"] = args.expires_in_days
+    data = client.call("POST", f"/tenants/{q(args.tenant)}/applications", json=body)
+    return _with_key(args, data, f"Application {args.name} created")
+
+
+def rotate_application(client, args):
+    body = {"graceSeconds": args.grace_seconds}
+    if args.expires_in_days:
+        body["expiresInDays"] = args.expires_in_days
+    path = f"/tenants/{q(args.tenant)}/applications/{q(args.name)}/rotate"
+    data = client.call("POST", path, json=body)
+    return _with_key(
+        args, data, f"New key for {args.name}; the old ones work for {args.grace_seconds} s more"
+    )
+
+
+def revoke_application(client, args):
+    client.call("POST", f"/tenants/{q(args.tenant)}/applications/{q(args.name)}/revoke", json={})
+    return f"Every key of {args.name} is revoked."
+
+
+def delete_application(client, args):
+    client.call("DELETE", f"/tenants/{q(args.tenant)}/applications", json={"name": args.name})
+    return f"Application {args.name} and its keys are deleted."
+
+
+def show_usage(client, args):
+    params = given(
+        application=args.application,
+        endpoint=args.endpoint,
+        since=args.since,
+        until=args.until,
+        granularity=args.granularity,
+    )
+    if args.csv:
+        response = client.send(
+            "GET", f"/tenants/{q(args.tenant)}/usage", params={**params, "format": "csv"}
         )
-
-    def models_upload(self, a):
-        shown = set()
-
-        def report(name, sent, size):
-            if a.quiet:
-                return
-            if shown and name not in shown:
-                print(file=sys.stderr)  # the previous file's line is finished
-            shown.add(name)
-            percent = 100 if size == 0 else sent * 100 // size
-            print(f"\r{name}: {percent}% of {size:,} bytes", end="", file=sys.stderr, flush=True)
-
-        files = upload.files_to_upload(a.paths)
-        done = upload.upload_files(
-            self.client, a.tenant, a.model, a.version, files, overwrite=a.overwrite, report=report
-        )
-        if shown:
-            print(file=sys.stderr)
-        if self.args.json:
-            return done
-        total = sum(item.get("size") or 0 for item in done)
-        return f"Uploaded {len(done)} file(s), {total:,} bytes, to {a.model} version {a.version}."
-
-    def models_download(self, a):
-        params = {"modelName": a.model, "modelVersion": a.version, "fileName": a.file}
-        link = self.call("GET", f"/tenants/{q(a.tenant)}/models/download", params=params)
-        target = Path(a.output or Path(a.file).name)
-        upload.download(self.client, link["url"], target)
-        return f"Saved {a.file} to {target} ({target.stat().st_size:,} bytes)."
-
-    def models_delete(self, a):
-        data = self.call(
-            "DELETE",
-            f"/tenants/{q(a.tenant)}/models",
-            json={"modelName": a.model, "modelVersion": a.version},
-        )
-        return f"Deleting {data['model_path']}."
-
-    # Endpoints
-    def endpoints_list(self, a):
-        return self.listing(
-            f"/tenants/{q(a.tenant)}/endpoints", "endpoints", ["name", "status", "url"]
-        )
-
-    def endpoints_show(self, a):
-        return self.call("GET", f"/tenants/{q(a.tenant)}/endpoints/{q(a.endpoint)}")
-
-    def _settled(self, a, done):
-        """With --wait: poll the endpoint until it serves as asked (its change applied, Ready,
-        every replica available), printing its phase as it changes; Failed or the timeout is an
-        error. Without --wait: `done` as it is."""
-        if not a.wait:
-            return done
-        path = f"/tenants/{q(a.tenant)}/endpoints/{q(a.endpoint)}"
-        started = time.monotonic()
-        said, moved = None, False
-        while True:
-            detail = self.call("GET", path)
-            phase, message = detail["phase"], detail["message"]
-            if (phase, message) != said:
-                print(f"{a.endpoint}: {phase}{f' ({message})' if message else ''}", file=sys.stderr)
-                said = (phase, message)
-            applied = detail["observedGeneration"] >= detail["generation"]
-            available = detail["replicas"]["available"] == detail["desired replicas"]
-            if applied and phase == "Ready" and available:
-                return f"{done}\nEndpoint {a.endpoint} is Ready." if isinstance(done, str) else done
-            moved = moved or phase != "Failed"
-            # A failed reconcile leaves the generation unobserved (the resync tries again), so
-            # Failed is this change's failure if the endpoint is new, or left Failed meanwhile,
-            # or stays Failed longer than the worker takes to pick a change up.
-            waited = time.monotonic() - started
-            ours = detail["generation"] == 1 or moved or waited > STALE_FAILURE_SECONDS
-            if phase == "Failed" and (applied or ours):
-                raise CliError(f"Endpoint {a.endpoint} failed: {message}", "endpoint_failed")
-            if waited > a.timeout:
-                reason = f": {message.rstrip('.')}" if message else ""
-                raise CliError(
-                    f"Endpoint {a.endpoint} is still {phase} after {a.timeout:g} s{reason}.",
-                    "timeout",
-                )
-            time.sleep(POLL_SECONDS)
-
-    def endpoints_create(self, a):
-        body = {
-            "endpointName": a.endpoint,
-            "modelName": a.model,
-            "servingName": a.serving,
-            "subjectName": a.subject,
-            "resources": a.resources or {},
-        }
-        if a.policy:
-            body["modelVersionPolicy"] = a.policy
-        if a.replicas is not None:
-            body["replicas"] = a.replicas
-        data = self.call("POST", f"/tenants/{q(a.tenant)}/endpoints", json=body)
-        if self.args.json:
-            return self._settled(a, data)
-        warning = f"\nWarning: {data['warning']}." if data.get("warning") else ""
-        return self._settled(a, f"Endpoint {a.endpoint} created: {data['url']}{warning}")
-
-    def endpoints_update(self, a):
-        changes = given(
-            modelName=a.model,
-            modelVersionPolicy=a.policy,
-            subjectName=a.subject,
-            resources=a.resources,
-        )
-        if not changes:
-            raise CliError(
-                "Say what to change: --model, --policy, --subject or --resources.",
-                "nothing_to_change",
-            )
-        data = self.call("PATCH", f"/tenants/{q(a.tenant)}/endpoints/{q(a.endpoint)}", json=changes)
-        return self._settled(a, data if self.args.json else f"Endpoint {a.endpoint} updated.")
-
-    def endpoints_scale(self, a):
-        self.call(
-            "PATCH",
-            f"/tenants/{q(a.tenant)}/endpoints/{q(a.endpoint)}/replicas",
-            json={"replicas": a.replicas},
-        )
-        return self._settled(a, f"Endpoint {a.endpoint} scaled to {a.replicas} replica(s).")
-
-    def endpoints_delete(self, a):
-        self.call("DELETE", f"/tenants/{q(a.tenant)}/endpoints", json={"endpointName": a.endpoint})
-        return f"Endpoint {a.endpoint} is being deleted."
-
-    def servings_list(self, a):
-        names = self.call("GET", "/servings")
-        return names if self.args.json else "\n".join(names)
-
-    def servings_show(self, a):
-        return self.call("GET", f"/servings/{q(a.name)}")
-
-    # Plans, applications, usage
-    def plans_list(self, a):
-        return self.listing(
-            "/plans",
-            "plans",
-            [
-                "name",
-                "requestsPerMinute",
-                "requestsPerDay",
-                "concurrentRequests",
-                "tokensPerMinute",
-            ],
-        )
-
-    def plans_create(self, a):
-        body = {
-            "name": a.name,
-            "description": a.description,
-            **given(
-                requestsPerMinute=a.requests_per_minute,
-                requestsPerDay=a.requests_per_day,
-                concurrentRequests=a.concurrent_requests,
-                tokensPerMinute=a.tokens_per_minute,
-            ),
-        }
-        self.call("POST", "/plans", json=body)
-        return f"Plan {a.name} created."
-
-    def applications_list(self, a):
-        items = self.client.all_pages(f"/tenants/{q(a.tenant)}/applications", "applications")
-        if self.args.json:
-            return items
-        rows = [{**item, "keys": [key["prefix"] + "…" for key in item["keys"]]} for item in items]
-        return table(rows, ["name", "plan", "endpoints", "keys"])
-
-    def _key(self, data, what):
-        if self.args.json:
-            return data
-        return f"{what}. Its key, shown only this once:\n{data['key']}"
-
-    def applications_create(self, a):
-        body = {"name": a.name, "plan": a.plan, "endpoints": a.endpoint}
-        if a.expires_in_days:
-            body["expiresInDays"] = a.expires_in_days
-        data = self.call("POST", f"/tenants/{q(a.tenant)}/applications", json=body)
-        return self._key(data, f"Application {a.name} created")
-
-    def applications_rotate(self, a):
-        body = {"graceSeconds": a.grace_seconds}
-        if a.expires_in_days:
-            body["expiresInDays"] = a.expires_in_days
-        path = f"/tenants/{q(a.tenant)}/applications/{q(a.name)}/rotate"
-        data = self.call("POST", path, json=body)
-        return self._key(
-            data, f"New key for {a.name}; the old ones work for {a.grace_seconds} s more"
-        )
-
-    def applications_revoke(self, a):
-        self.call("POST", f"/tenants/{q(a.tenant)}/applications/{q(a.name)}/revoke", json={})
-        return f"Every key of {a.name} is revoked."
-
-    def applications_delete(self, a):
-        self.call("DELETE", f"/tenants/{q(a.tenant)}/applications", json={"name": a.name})
-        return f"Application {a.name} and its keys are deleted."
-
-    def usage(self, a):
-        params = given(
-            application=a.application,
-            endpoint=a.endpoint,
-            since=a.since,
-            until=a.until,
-            granularity=a.granularity,
-        )
-        if a.csv:
-            response = self.client.send(
-                "GET", f"/tenants/{q(a.tenant)}/usage", params={**params, "format": "csv"}
-            )
-            if response.status_code >= 400:
-                unwrap(response)
-            return response.text.rstrip("\n")
-        data = self.call("GET", f"/tenants/{q(a.tenant)}/usage", params=params)
-        if self.args.json:
-            return data
-        if not data["series"]:
-            return "No calls in this period."
-        return table(data["series"], ["time", "requests", "errors", "p50_ms", "p99_ms", "tokens"])
+        if response.status_code >= 400:
+            unwrap(response)
+        return response.text.rstrip("\n")
+    data = client.call("GET", f"/tenants/{q(args.tenant)}/usage", params=params)
+    if args.json:
+        return data
+    if not data["series"]:
+        return "No calls in this period."
+    return table(data["series"], ["time", "requests", "errors", "p50_ms", "p99_ms", "tokens"])
 
 
 POLL_SECONDS = 2
@@ -363,19 +387,23 @@ def parser():
     top.add_argument("--json", action="store_true", help="print the API's data as JSON")
     groups = top.add_subparsers(dest="group", required=True, metavar="command")
 
-    login = add_command(groups, "login", "login", "log in (single sign-on, or --token)")
-    login.add_argument("--token", help="a personal access token (mpt_…) instead of single sign-on")
-    login.add_argument("--code", help="the code /authenticate showed (else you are asked for it)")
-    add_command(groups, "logout", "logout", "forget the stored credentials")
-    add_command(groups, "whoami", "whoami", "who you are and your role in each tenant")
+    login_command = add_command(groups, "login", login, "log in (single sign-on, or --token)")
+    login_command.add_argument(
+        "--token", help="a personal access token (mpt_…) instead of single sign-on"
+    )
+    login_command.add_argument(
+        "--code", help="the code /authenticate showed (else you are asked for it)"
+    )
+    add_command(groups, "logout", logout, "forget the stored credentials")
+    add_command(groups, "whoami", whoami, "who you are and your role in each tenant")
 
     g = add_group(groups, "tenants", "tenants (platform admins create and delete)")
-    add_command(g, "list", "tenants_list", "the tenants you belong to")
-    add_command(g, "show", "tenants_show", "a tenant: phase, quota and use, bindings", TENANT)
+    add_command(g, "list", list_tenants, "the tenants you belong to")
+    add_command(g, "show", show_tenant, "a tenant: phase, quota and use, bindings", TENANT)
     add_command(
         g,
         "create",
-        "tenants_create",
+        create_tenant,
         "create a tenant",
         (("name",), {}),
         (("--scope",), {"required": True, "help": "the OIDC group of its users"}),
@@ -385,7 +413,7 @@ def parser():
     update = add_command(
         g,
         "update",
-        "tenants_update",
+        update_tenant,
         "replace a tenant's quota or CA certificate",
         TENANT,
         (("--quota",), {**JSON_OPTION, "help": "JSON: the whole new quota"}),
@@ -396,32 +424,30 @@ def parser():
     add_command(
         g,
         "delete",
-        "tenants_delete",
+        delete_tenant,
         "delete a tenant with its endpoints, models and bucket",
         (("name",), {}),
     )
 
     g = add_group(groups, "bindings", "which OIDC groups have which role in a tenant")
-    add_command(g, "list", "bindings_list", "the tenant's bindings", TENANT)
+    add_command(g, "list", list_bindings, "the tenant's bindings", TENANT)
     add_command(
         g,
         "add",
-        "bindings_add",
+        add_binding,
         "give a group a role",
         TENANT,
         (("group",), {}),
         (("role",), {"choices": ["viewer", "editor", "admin"]}),
     )
-    add_command(
-        g, "remove", "bindings_remove", "take a group's role away", TENANT, (("group",), {})
-    )
+    add_command(g, "remove", remove_binding, "take a group's role away", TENANT, (("group",), {}))
 
     g = add_group(groups, "models", "model files in the tenant's bucket")
-    add_command(g, "list", "models_list", "the tenant's model files", TENANT)
+    add_command(g, "list", list_models, "the tenant's model files", TENANT)
     add_command(
         g,
         "upload",
-        "models_upload",
+        upload_model,
         "upload files (or directories) as a model version",
         TENANT,
         (("model",), {}),
@@ -433,7 +459,7 @@ def parser():
     add_command(
         g,
         "download",
-        "models_download",
+        download_model,
         "download one file of a model version",
         TENANT,
         (("model",), {}),
@@ -444,7 +470,7 @@ def parser():
     add_command(
         g,
         "delete",
-        "models_delete",
+        delete_model,
         "delete a model version",
         TENANT,
         (("model",), {}),
@@ -453,14 +479,14 @@ def parser():
 
     g = add_group(groups, "endpoints", "inference endpoints")
     endpoint = (("endpoint",), {"help": "the endpoint's name"})
-    add_command(g, "list", "endpoints_list", "the tenant's endpoints", TENANT)
+    add_command(g, "list", list_endpoints, "the tenant's endpoints", TENANT)
     add_command(
-        g, "show", "endpoints_show", "an endpoint: status, pods, model, policy", TENANT, endpoint
+        g, "show", show_endpoint, "an endpoint: status, pods, model, policy", TENANT, endpoint
     )
     add_command(
         g,
         "create",
-        "endpoints_create",
+        create_endpoint,
         "create an endpoint from a serving template",
         TENANT,
         endpoint,
@@ -475,7 +501,7 @@ def parser():
     add_command(
         g,
         "update",
-        "endpoints_update",
+        update_endpoint,
         "change an endpoint's model, policy, subject or resources",
         TENANT,
         endpoint,
@@ -488,25 +514,25 @@ def parser():
     add_command(
         g,
         "scale",
-        "endpoints_scale",
+        scale_endpoint,
         "set the number of replicas",
         TENANT,
         endpoint,
         (("replicas",), {"type": int}),
         *WAIT,
     )
-    add_command(g, "delete", "endpoints_delete", "delete an endpoint", TENANT, endpoint)
+    add_command(g, "delete", delete_endpoint, "delete an endpoint", TENANT, endpoint)
 
     g = add_group(groups, "servings", "serving templates")
-    add_command(g, "list", "servings_list", "the templates")
-    add_command(g, "show", "servings_show", "a template's files", (("name",), {}))
+    add_command(g, "list", list_servings, "the templates")
+    add_command(g, "show", show_serving, "a template's files", (("name",), {}))
 
     g = add_group(groups, "plans", "plans and their limits (platform admins create)")
-    add_command(g, "list", "plans_list", "the plans")
+    add_command(g, "list", list_plans, "the plans")
     add_command(
         g,
         "create",
-        "plans_create",
+        create_plan,
         "create a plan",
         (("name",), {}),
         (("--description",), {"default": ""}),
@@ -520,12 +546,12 @@ def parser():
     name = (("name",), {"help": "the application's name"})
     expiry = (("--expires-in-days",), {"type": int, "help": "the new key's lifetime"})
     add_command(
-        g, "list", "applications_list", "the tenant's applications (key prefixes only)", TENANT
+        g, "list", list_applications, "the tenant's applications (key prefixes only)", TENANT
     )
     add_command(
         g,
         "create",
-        "applications_create",
+        create_application,
         "create an application and its key",
         TENANT,
         name,
@@ -543,7 +569,7 @@ def parser():
     add_command(
         g,
         "rotate",
-        "applications_rotate",
+        rotate_application,
         "issue a new key; the old ones work for a grace period",
         TENANT,
         name,
@@ -551,14 +577,12 @@ def parser():
         expiry,
     )
     add_command(
-        g, "revoke", "applications_revoke", "stop every key of an application now", TENANT, name
+        g, "revoke", revoke_application, "stop every key of an application now", TENANT, name
     )
-    add_command(
-        g, "delete", "applications_delete", "delete an application and its keys", TENANT, name
-    )
+    add_command(g, "delete", delete_application, "delete an application and its keys", TENANT, name)
 
     usage = add_command(
-        groups, "usage", "usage", "requests, errors, latency and tokens over time", TENANT
+        groups, "usage", show_usage, "requests, errors, latency and tokens over time", TENANT
     )
     for option in ("--application", "--endpoint", "--since", "--until"):
         usage.add_argument(option)
@@ -573,15 +597,12 @@ def main(argv=None, client=None):
     if args.server:
         client.credentials.server = args.server
     try:
-        result = getattr(Commands(client, args), args.handler)(args)
+        result = args.handler(client, args)
     except CliError as error:
         print(f"error: {error} ({error.code})", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    if isinstance(result, str):
-        print(result)
-    else:
-        print(json.dumps(result, indent=2))
+    show(result)
     return 0

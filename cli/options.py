@@ -18,7 +18,8 @@ JSON_OPTION = {"type": json_argument}
 
 
 def add_command(subparsers, name, handler, help_text, *arguments):
-    """A command: its (names, options) arguments, and the handler that runs it."""
+    """A command: its (names, options) arguments, and the handler that runs it;
+    `handler(client, args)` returns what to print (data, a table or a sentence)."""
     command = subparsers.add_parser(name, help=help_text, description=help_text)
     for names, options in arguments:
         command.add_argument(*names, **options)

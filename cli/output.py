@@ -24,3 +24,22 @@ def _cell(value):
     if isinstance(value, dict):
         return json.dumps(value, separators=(",", ":"))
     return str(value)
+
+
+def listing(client, args, path, key, columns):
+    """Every item of the paginated list at `path`: the items with --json, else a table of
+    `columns`, or one item a line if there are no columns (lists of names)."""
+    items = client.all_pages(path, key)
+    if args.json:
+        return items
+    if columns is None:
+        return "\n".join(items)
+    return table(items, columns)
+
+
+def show(result):
+    """Print what a command returned: a sentence or table as it is, data as JSON."""
+    if isinstance(result, str):
+        print(result)
+    else:
+        print(json.dumps(result, indent=2))
