@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from cli import upload
+from cli import login, upload
 from cli.client import Client, CliError, q, unwrap
 from cli.credentials import Credentials
 from cli.options import JSON_OPTION, TENANT, add_command, add_group, given
@@ -24,36 +24,6 @@ from cli.output import listing, show, table
 def _certificate(path):
     """A CA certificate file as the API takes it: base64 of the PEM."""
     return base64.b64encode(Path(path).read_bytes()).decode()
-
-
-def login(client, args):
-    credentials = client.credentials
-    if args.token:
-        credentials.token, credentials.id_token, credentials.refresh_token = args.token, "", ""
-        me = client.call("GET", "/me")
-        credentials.username = me["username"]
-        credentials.save()
-        return f"Logged in to {client.server} as {me['username']} (token)."
-    code = args.code
-    if not code:
-        print(
-            f"Open this address in a browser, log in, and paste the code it shows:\n\n"
-            f"  {client.server}/authenticate\n",
-            file=sys.stderr,
-        )
-        code = input("Code: ").strip()
-    tokens = client.call("POST", "/authenticate/token", json={"code": code}, auth=False)
-    credentials.store_tokens(tokens)
-    return f"Logged in to {client.server} as {tokens['username']}."
-
-
-def logout(client, args):
-    client.credentials.forget()
-    return "Logged out: the stored credentials are deleted."
-
-
-def whoami(client, args):
-    return client.call("GET", "/me")
 
 
 def list_tenants(client, args):
@@ -387,15 +357,7 @@ def parser():
     top.add_argument("--json", action="store_true", help="print the API's data as JSON")
     groups = top.add_subparsers(dest="group", required=True, metavar="command")
 
-    login_command = add_command(groups, "login", login, "log in (single sign-on, or --token)")
-    login_command.add_argument(
-        "--token", help="a personal access token (mpt_…) instead of single sign-on"
-    )
-    login_command.add_argument(
-        "--code", help="the code /authenticate showed (else you are asked for it)"
-    )
-    add_command(groups, "logout", logout, "forget the stored credentials")
-    add_command(groups, "whoami", whoami, "who you are and your role in each tenant")
+    login.register(groups)
 
     g = add_group(groups, "tenants", "tenants (platform admins create and delete)")
     add_command(g, "list", list_tenants, "the tenants you belong to")
