@@ -11,70 +11,12 @@ API's sentence and code on stderr and exit 1 (2 for bad command-line usage)."""
 import argparse
 import sys
 import time
-from pathlib import Path
 
-from cli import login, tenants, upload
+from cli import login, models, tenants
 from cli.client import Client, CliError, q, unwrap
 from cli.credentials import Credentials
 from cli.options import JSON_OPTION, TENANT, add_command, add_group, given
 from cli.output import listing, show, table
-
-
-def list_models(client, args):
-    return listing(
-        client,
-        args,
-        f"/tenants/{q(args.tenant)}/models",
-        "models",
-        ["name", "version", "path", "size"],
-    )
-
-
-def upload_model(client, args):
-    shown = set()
-
-    def report(name, sent, size):
-        if args.quiet:
-            return
-        if shown and name not in shown:
-            print(file=sys.stderr)  # the previous file's line is finished
-        shown.add(name)
-        percent = 100 if size == 0 else sent * 100 // size
-        print(f"\r{name}: {percent}% of {size:,} bytes", end="", file=sys.stderr, flush=True)
-
-    files = upload.files_to_upload(args.paths)
-    done = upload.upload_files(
-        client,
-        args.tenant,
-        args.model,
-        args.version,
-        files,
-        overwrite=args.overwrite,
-        report=report,
-    )
-    if shown:
-        print(file=sys.stderr)
-    if args.json:
-        return done
-    total = sum(item.get("size") or 0 for item in done)
-    return f"Uploaded {len(done)} file(s), {total:,} bytes, to {args.model} version {args.version}."
-
-
-def download_model(client, args):
-    params = {"modelName": args.model, "modelVersion": args.version, "fileName": args.file}
-    link = client.call("GET", f"/tenants/{q(args.tenant)}/models/download", params=params)
-    target = Path(args.output or Path(args.file).name)
-    upload.download(client, link["url"], target)
-    return f"Saved {args.file} to {target} ({target.stat().st_size:,} bytes)."
-
-
-def delete_model(client, args):
-    data = client.call(
-        "DELETE",
-        f"/tenants/{q(args.tenant)}/models",
-        json={"modelName": args.model, "modelVersion": args.version},
-    )
-    return f"Deleting {data['model_path']}."
 
 
 def list_endpoints(client, args):
@@ -305,40 +247,7 @@ def parser():
 
     tenants.register(groups)
 
-    g = add_group(groups, "models", "model files in the tenant's bucket")
-    add_command(g, "list", list_models, "the tenant's model files", TENANT)
-    add_command(
-        g,
-        "upload",
-        upload_model,
-        "upload files (or directories) as a model version",
-        TENANT,
-        (("model",), {}),
-        (("version",), {"type": int}),
-        (("paths",), {"nargs": "+", "metavar": "path"}),
-        (("--overwrite",), {"action": "store_true", "help": "replace files that exist"}),
-        (("--quiet",), {"action": "store_true", "help": "no progress on stderr"}),
-    )
-    add_command(
-        g,
-        "download",
-        download_model,
-        "download one file of a model version",
-        TENANT,
-        (("model",), {}),
-        (("version",), {"type": int}),
-        (("file",), {"help": "its name in the version, e.g. variables/variables.index"}),
-        (("-o", "--output"), {"help": "where to save it (default: its name, here)"}),
-    )
-    add_command(
-        g,
-        "delete",
-        delete_model,
-        "delete a model version",
-        TENANT,
-        (("model",), {}),
-        (("version",), {"type": int}),
-    )
+    models.register(groups)
 
     g = add_group(groups, "endpoints", "inference endpoints")
     endpoint = (("endpoint",), {"help": "the endpoint's name"})
