@@ -11,85 +11,11 @@ API's sentence and code on stderr and exit 1 (2 for bad command-line usage)."""
 import argparse
 import sys
 
-from cli import endpoints, login, models, tenants
+from cli import applications, endpoints, login, models, tenants
 from cli.client import Client, CliError, q, unwrap
 from cli.credentials import Credentials
-from cli.options import TENANT, add_command, add_group, given
-from cli.output import listing, show, table
-
-
-def list_plans(client, args):
-    return listing(
-        client,
-        args,
-        "/plans",
-        "plans",
-        [
-            "name",
-            "requestsPerMinute",
-            "requestsPerDay",
-            "concurrentRequests",
-            "tokensPerMinute",
-        ],
-    )
-
-
-def create_plan(client, args):
-    body = {
-        "name": args.name,
-        "description": args.description,
-        **given(
-            requestsPerMinute=args.requests_per_minute,
-            requestsPerDay=args.requests_per_day,
-            concurrentRequests=args.concurrent_requests,
-            tokensPerMinute=args.tokens_per_minute,
-        ),
-    }
-    client.call("POST", "/plans", json=body)
-    return f"Plan {args.name} created."
-
-
-def list_applications(client, args):
-    items = client.all_pages(f"/tenants/{q(args.tenant)}/applications", "applications")
-    if args.json:
-        return items
-    rows = [{**item, "keys": [key["prefix"] + "…" for key in item["keys"]]} for item in items]
-    return table(rows, ["name", "plan", "endpoints", "keys"])
-
-
-def _with_key(args, data, what):
-    if args.json:
-        return data
-    return f"{what}. Its key, shown only this once:\n{data['key']}"
-
-
-def create_application(client, args):
-    body = {"name": args.name, "plan": args.plan, "endpoints": args.endpoint}
-    if args.expires_in_days:
-        body["expiresInDays"] = args.expires_in_days
-    data = client.call("POST", f"/tenants/{q(args.tenant)}/applications", json=body)
-    return _with_key(args, data, f"Application {args.name} created")
-
-
-def rotate_application(client, args):
-    body = {"graceSeconds": args.grace_seconds}
-    if args.expires_in_days:
-        body["expiresInDays"] = args.expires_in_days
-    path = f"/tenants/{q(args.tenant)}/applications/{q(args.name)}/rotate"
-    data = client.call("POST", path, json=body)
-    return _with_key(
-        args, data, f"New key for {args.name}; the old ones work for {args.grace_seconds} s more"
-    )
-
-
-def revoke_application(client, args):
-    client.call("POST", f"/tenants/{q(args.tenant)}/applications/{q(args.name)}/revoke", json={})
-    return f"Every key of {args.name} is revoked."
-
-
-def delete_application(client, args):
-    client.call("DELETE", f"/tenants/{q(args.tenant)}/applications", json={"name": args.name})
-    return f"Application {args.name} and its keys are deleted."
+from cli.options import TENANT, add_command, given
+from cli.output import show, table
 
 
 def show_usage(client, args):
@@ -134,59 +60,7 @@ def parser():
 
     endpoints.register(groups)
 
-    g = add_group(groups, "plans", "plans and their limits (platform admins create)")
-    add_command(g, "list", list_plans, "the plans")
-    add_command(
-        g,
-        "create",
-        create_plan,
-        "create a plan",
-        (("name",), {}),
-        (("--description",), {"default": ""}),
-        (("--requests-per-minute",), {"type": int}),
-        (("--requests-per-day",), {"type": int}),
-        (("--concurrent-requests",), {"type": int}),
-        (("--tokens-per-minute",), {"type": int}),
-    )
-
-    g = add_group(groups, "applications", "client applications and their API keys")
-    name = (("name",), {"help": "the application's name"})
-    expiry = (("--expires-in-days",), {"type": int, "help": "the new key's lifetime"})
-    add_command(
-        g, "list", list_applications, "the tenant's applications (key prefixes only)", TENANT
-    )
-    add_command(
-        g,
-        "create",
-        create_application,
-        "create an application and its key",
-        TENANT,
-        name,
-        (("--plan",), {"required": True}),
-        (
-            ("--endpoint",),
-            {
-                "action": "append",
-                "required": True,
-                "help": "an endpoint it may call (repeat for more)",
-            },
-        ),
-        expiry,
-    )
-    add_command(
-        g,
-        "rotate",
-        rotate_application,
-        "issue a new key; the old ones work for a grace period",
-        TENANT,
-        name,
-        (("--grace-seconds",), {"type": int, "default": 3600}),
-        expiry,
-    )
-    add_command(
-        g, "revoke", revoke_application, "stop every key of an application now", TENANT, name
-    )
-    add_command(g, "delete", delete_application, "delete an application and its keys", TENANT, name)
+    applications.register(groups)
 
     usage = add_command(
         groups, "usage", show_usage, "requests, errors, latency and tokens over time", TENANT
