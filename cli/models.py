@@ -11,13 +11,8 @@ from cli.output import listing
 
 
 def list_models(client, args):
-    return listing(
-        client,
-        args,
-        f"/tenants/{q(args.tenant)}/models",
-        "models",
-        ["name", "version", "path", "size"],
-    )
+    columns = ["name", "version", "path", "size"]
+    return listing(client, args, f"/tenants/{q(args.tenant)}/models", "models", columns)
 
 
 def upload_model(client, args):
