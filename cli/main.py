@@ -21,6 +21,23 @@ from cli.output import show
 
 # The resource modules; their commands appear in `modelport --help` in this order.
 COMMAND_MODULES = (login, tenants, models, endpoints, applications, usage)
+# Options whose values may start with "-" (a login code is random base64url), which argparse
+# would take for an option of their own unless written as `--code=<value>`.
+DASH_VALUE_OPTIONS = ("--code",)
+
+
+def _dash_values_joined(argv):
+    """`--code -x…` as `--code=-x…`."""
+    joined, pending = [], None
+    for arg in argv:
+        if pending is not None:
+            joined.append(f"{pending}={arg}")
+            pending = None
+        elif arg in DASH_VALUE_OPTIONS:
+            pending = arg
+        else:
+            joined.append(arg)
+    return joined + ([pending] if pending is not None else [])
 
 
 def parser():
@@ -41,7 +58,8 @@ def parser():
 
 def main(argv=None, client=None):
     """Run the command `argv` asks for; the exit code."""
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser().parse_args(_dash_values_joined(argv))
     client = client or Client(Credentials.load(server=args.server))
     if args.server:
         client.credentials.server = args.server

@@ -386,3 +386,13 @@ def test_wait_gives_up_at_the_timeout_with_the_endpoints_phase(run, iris):
         "error: Endpoint iris is still Provisioning after 1 s: Objects applied; waiting for the "
         "pods to become ready. (timeout)"
     ) in err
+
+
+def test_a_login_code_that_starts_with_a_dash_is_sent_as_the_code(run, settings):
+    """Codes are random base64url: argparse must not take `-Zx9_Q` for an option (it did, and
+    the CLI exited 2 before sending anything)."""
+    settings.OIDC_ISSUER = ""
+    code, _, err = run("login", "--code", "-Zx9_Q")
+    # The code reached the API, which has no identity provider to trade it with.
+    assert code == 1
+    assert "(oidc_disabled)" in err
