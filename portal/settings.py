@@ -270,6 +270,9 @@ MODELPORT_PRESIGNED_URL_SECONDS = _int("MODELPORT_PRESIGNED_URL_SECONDS", 3600, 
 MODELPORT_ARCHIVE_MAX_BYTES = _int("MODELPORT_ARCHIVE_MAX_BYTES", 20 * 1024**3, minimum=1)
 MODELPORT_ARCHIVE_MAX_FILES = _int("MODELPORT_ARCHIVE_MAX_FILES", 10_000, minimum=1)
 FILE_UPLOAD_TEMP_DIR = env.str("FILE_UPLOAD_TEMP_DIR", default="") or None
+# The largest request body of any address but the upload ones (parts: 5 GiB, archives:
+# MODELPORT_ARCHIVE_MAX_BYTES) and the gateway's (MODELPORT_GATEWAY_MAX_BODY_BYTES).
+MODELPORT_REQUEST_MAX_BYTES = _int("MODELPORT_REQUEST_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
 
 # --- Orchestrator ---------------------------------------------------------------------------
 
