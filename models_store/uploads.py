@@ -218,7 +218,34 @@ def abort_uploads_started_before(older_than):
             if model_version is not None:
                 forget_if_empty(model_version)
         aborted += 1
-    return aborted + _abort_untracked_uploads(store, older_than)
+    return (
+        aborted
+        + _release_unfinished_archives(older_than)
+        + _abort_untracked_uploads(store, older_than)
+    )
+
+
+def _release_unfinished_archives(older_than):
+    """Archives whose unpacking stopped without an end (the server died meanwhile) before
+    `older_than`: their reserved bytes are given back. What they wrote is in storage, where the
+    index sync finds it."""
+    released = 0
+    stale = ModelVersion.objects.filter(reserved_bytes__gt=0, updated_at__lt=older_than)
+    for pk in stale.values_list("pk", flat=True):
+        with transaction.atomic():
+            model_version = (
+                ModelVersion.objects.select_for_update()
+                .filter(pk=pk, reserved_bytes__gt=0, updated_at__lt=older_than)
+                .first()
+            )
+            if model_version is None:
+                continue
+            model_version.reserved_bytes = 0
+            model_version.save(update_fields=["reserved_bytes", "updated_at"])
+            mark_ready_when_idle(model_version)
+            forget_if_empty(model_version)
+            released += 1
+    return released
 
 
 def _abort_untracked_uploads(store, older_than):
