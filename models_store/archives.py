@@ -30,7 +30,7 @@ from workers.storage.streams import CHUNK_SIZE
 logger = logging.getLogger(__name__)
 
 
-def bad_archive(message, code="invalid_archive"):
+def bad_archive(message, code=ModelStoreErrorCode.INVALID_ARCHIVE):
     return Invalid(code, message)
 
 
@@ -94,12 +94,13 @@ class _Limits:
             raise bad_archive(f"The archive holds {path!r} twice.")
         if len(summary.files) + 1 > self.max_files:
             raise bad_archive(
-                f"The archive holds more than {self.max_files} files.", "archive_too_many_files"
+                f"The archive holds more than {self.max_files} files.",
+                ModelStoreErrorCode.ARCHIVE_TOO_MANY_FILES,
             )
         if summary.total_size + size > self.max_bytes:
             raise bad_archive(
                 f"The archive's files add up to more than {self.max_bytes} bytes.",
-                "archive_too_large",
+                ModelStoreErrorCode.ARCHIVE_TOO_LARGE,
             )
         summary.files[path] = size
 
@@ -151,6 +152,12 @@ def inspect(spool):
             ) from None
     if not summary.files:
         raise bad_archive("The archive holds no files.")
+    clash = validation.folder_clash(list(summary.files))
+    if clash:
+        raise bad_archive(
+            f"The archive holds {clash[0]!r} as a file and {clash[1]!r} inside it as a folder; "
+            "a name is either a file or a folder."
+        )
     return summary
 
 

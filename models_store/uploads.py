@@ -9,6 +9,7 @@ lists one that does not exist; the index sync (index.py) closes the gap.
 import logging
 
 from django.db import transaction
+from django.db.models import Q
 
 from core.errors import Conflict, Invalid, NotFound, TooLarge
 from core.phase import Phase
@@ -45,12 +46,32 @@ def start_upload(*, tenant, user, name, version, path, overwrite):
                     ModelStoreErrorCode.FILE_EXISTS,
                     f"{key} already exists; pass overwrite=true to replace it.",
                 )
+            refuse_folder_clash(model_version, path)
             return MultipartUpload.objects.create(
                 model_version=model_version, path=path, upload_id=upload_id, created_by=user
             )
     except BaseException:
         _abort_in_storage(store, tenant.bucket, key, upload_id)
         raise
+
+
+def refuse_folder_clash(model_version, path):
+    """A 409 if `path` would be a file where the version has a folder, or the other way round
+    (its files and the uploads in progress)."""
+    folders = validation.folders_of(path)
+    for taken in (model_version.files, model_version.uploads):
+        other = (
+            taken.filter(Q(path__startswith=path + "/") | Q(path__in=folders))
+            .values_list("path", flat=True)
+            .first()
+        )
+        if other is not None:
+            raise Conflict(
+                ModelStoreErrorCode.PATH_CLASH,
+                f"{path!r} can't be uploaded beside {other!r} in version {model_version.version} "
+                f"of {model_version.name!r}: a name is either a file or a folder.",
+                fields={"fileName": ["A file or folder of this version has this name."]},
+            )
 
 
 def _abort_in_storage(store, bucket, key, upload_id):
