@@ -151,6 +151,8 @@ _database_url = _url(
 )
 DATABASES = {"default": env.db_url_config(_database_url)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # SQLite makes the file but not its folder (a fresh data folder, say).
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # The web server and the worker share the file: WAL lets readers run beside one writer,
     # IMMEDIATE transactions make writers queue instead of failing with "database is locked".
     DATABASES["default"]["OPTIONS"] = {
