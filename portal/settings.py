@@ -293,6 +293,12 @@ if KUBECONFIG and not Path(KUBECONFIG).is_file():
 MODELPORT_MLSERVER = env.str(
     "MODELPORT_MLSERVER", default=str(BASE_DIR / ".venv-mlserver" / "bin" / "mlserver")
 )
+# The HTTP server (manage.py serve): how long a request's line and headers may take to arrive,
+# how long a body may pause while being read, and how many connections and requests one process
+# holds before it answers 503.
+MODELPORT_HTTP_HEADER_SECONDS = _int("MODELPORT_HTTP_HEADER_SECONDS", 10, minimum=1)
+MODELPORT_HTTP_BODY_IDLE_SECONDS = _int("MODELPORT_HTTP_BODY_IDLE_SECONDS", 30, minimum=1)
+MODELPORT_HTTP_MAX_CONNECTIONS = _int("MODELPORT_HTTP_MAX_CONNECTIONS", 1000, minimum=1)
 # The inference gateway: the largest request body it forwards, and how long it waits for a reply.
 MODELPORT_GATEWAY_MAX_BODY_BYTES = _int("MODELPORT_GATEWAY_MAX_BODY_BYTES", 64 * 1024 * 1024, 1)
 MODELPORT_GATEWAY_TIMEOUT = _int("MODELPORT_GATEWAY_TIMEOUT", 60, minimum=1)

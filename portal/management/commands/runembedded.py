@@ -1,7 +1,9 @@
 """Run the embedded default: the ASGI web server and a Celery worker with embedded beat.
 
 Each child runs in its own session, so this command alone decides when they stop: on Ctrl-C or
-SIGTERM it asks each to stop, waits, and then kills whatever is left of their process groups.
+SIGTERM it asks each to stop, waits, and then kills whatever is left of their process groups. A
+child that dies on its own is started again, after a pause that doubles with each crash in a row
+(up to RESTART_CAP_SECONDS): one crashed process never takes the product down.
 """
 
 import contextlib
@@ -18,6 +20,9 @@ from endpoints.tasks import sync_endpoint_status
 from workers.backends.local import LocalOrchestrator
 
 STOP_GRACE_SECONDS = 20
+RESTART_CAP_SECONDS = 30
+# A child that has run this long without dying is healthy again: its next crash counts as 1.
+HEALTHY_AFTER_SECONDS = 60
 
 
 class Command(BaseCommand):
@@ -28,19 +33,9 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
 
     def handle(self, host, port, **options):
-        python = sys.executable
+        python, manage = sys.executable, settings.BASE_DIR / "manage.py"
         commands = {
-            "web": [
-                python,
-                "-m",
-                "uvicorn",
-                "portal.asgi:application",
-                "--host",
-                host,
-                "--port",
-                str(port),
-                "--no-access-log",
-            ],
+            "web": [python, str(manage), "serve", "--host", host, "--port", str(port)],
             "worker": [
                 python,
                 "-m",
@@ -57,10 +52,10 @@ class Command(BaseCommand):
                 "embedded@%h",
             ],
         }
-        children = {
-            name: subprocess.Popen(command, start_new_session=True)  # noqa: S603
-            for name, command in commands.items()
-        }
+        children = {name: _start(command) for name, command in commands.items()}
+        started = dict.fromkeys(children, time.monotonic())
+        crashes = dict.fromkeys(children, 0)
+        restart_at = {}
         stopping = False
 
         def stop(signum, frame):
@@ -81,12 +76,25 @@ class Command(BaseCommand):
         )
         try:
             while not stopping:
-                exited = [name for name, child in children.items() if child.poll() is not None]
-                if exited:
+                now = time.monotonic()
+                for name, child in children.items():
+                    if name in restart_at:
+                        if now >= restart_at[name]:
+                            del restart_at[name]
+                            children[name], started[name] = _start(commands[name]), now
+                        continue
+                    if child.poll() is None:
+                        continue
+                    # Whatever is left of its group (a pool) goes before it starts again.
+                    _signal_group(child, signal.SIGKILL)
+                    healthy = now - started[name] > HEALTHY_AFTER_SECONDS
+                    crashes[name] = 1 if healthy else crashes[name] + 1
+                    delay = min(RESTART_CAP_SECONDS, 2 ** (crashes[name] - 1))
+                    restart_at[name] = now + delay
                     self.stderr.write(
-                        f"{', '.join(exited)} stopped unexpectedly; stopping the rest."
+                        f"The {name} process stopped (exit code {child.returncode}); starting it "
+                        f"again in {delay} s."
                     )
-                    break
                 time.sleep(0.5)
         finally:
             self._stop(children)
@@ -108,6 +116,10 @@ class Command(BaseCommand):
         # runtime knows them all. The next start brings them back through the reconcile.
         LocalOrchestrator().runtime.stop_all()
         self.stdout.write("Stopped.")
+
+
+def _start(command):
+    return subprocess.Popen(command, start_new_session=True)  # noqa: S603 - our own commands
 
 
 def _signal_group(child, signum):
