@@ -8,6 +8,7 @@ sentence that names the variable. `.env.example` documents each variable.
 
 import re
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -98,6 +99,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "axes",
     # Ours, top layer first (see the import contract in pyproject.toml).
     "portal",
     "ui",
@@ -121,6 +123,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "portal.middleware.PortalContentSecurityPolicy",
+    # Last, as django-axes asks: it answers the logins its backend refused while locked out.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -351,9 +355,20 @@ OIDC_CLI_REDIRECT_URI = _url("OIDC_CLI_REDIRECT_URI", default="", schemes=("http
 # mozilla-django-oidc: its views and backend read their settings through
 # identity.backend.oidc_setting, which maps these names to the ones above.
 AUTHENTICATION_BACKENDS = [
+    # First: refuses any login, right password or not, from an account or address locked out.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "identity.backend.OidcBackend",
 ]
+# Password guessing (the portal's, the admin site's and the browsable API's login forms): after
+# MODELPORT_LOGIN_FAILURE_LIMIT failures in a row, an account, and separately an address, is
+# locked out for MODELPORT_LOGIN_LOCKOUT_MINUTES (429 with a sentence saying so).
+AXES_FAILURE_LIMIT = _int("MODELPORT_LOGIN_FAILURE_LIMIT", 10, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=_int("MODELPORT_LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_LOCKOUT_CALLABLE = "portal.lockout.locked_out"
 OIDC_AUTHENTICATE_CLASS = "identity.backend.OidcLoginView"
 OIDC_CALLBACK_CLASS = "identity.backend.OidcCallbackView"
 OIDC_OP_LOGOUT_URL_METHOD = "identity.backend.provider_logout_url"
@@ -429,5 +444,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO").upper()},
-    "loggers": {"kubernetes": {"level": "WARNING"}, "botocore": {"level": "WARNING"}},
+    "loggers": {
+        "kubernetes": {"level": "WARNING"},
+        "botocore": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
+    },
 }
