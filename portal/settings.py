@@ -369,6 +369,9 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_LOCKOUT_CALLABLE = "portal.lockout.locked_out"
+# How many proxies sit in front of the web server: the client's address is read from
+# X-Forwarded-For past them (0: the connection's own address).
+AXES_IPWARE_PROXY_COUNT = _int("MODELPORT_PROXY_COUNT", 0) or None
 OIDC_AUTHENTICATE_CLASS = "identity.backend.OidcLoginView"
 OIDC_CALLBACK_CLASS = "identity.backend.OidcCallbackView"
 OIDC_OP_LOGOUT_URL_METHOD = "identity.backend.provider_logout_url"
