@@ -8,7 +8,8 @@ so that they outlive the worker that started them and can be stopped as a group.
 Any process may call these methods (a Celery task, the embedded runner on shutdown): the state
 lives on disk and every change to an endpoint happens under a file lock, so two callers never
 start the same replica twice. A replica whose process died is restarted with exponential
-backoff; after MAX_RESTARTS crashes in a row it stays down and its last log lines explain why.
+backoff; from its first crash it is reported failed, with the error lines of its log, until it
+serves again; after MAX_RESTARTS crashes in a row it stays down.
 
 A model server runs a tenant's code (loading a pickled model runs whatever the pickle says), so
 it gets as little as the platform allows: an environment of its own (never the portal's
@@ -422,33 +423,38 @@ class LocalRuntime:
                     continue
                 if replica.gave_up:
                     status.failed += 1
-                    status.message = self._crash_message(key, replica)
+                    status.message = self._crash_message(key, replica, now)
                     continue
                 if replica.next_start_at == 0:
                     # Just found dead: count the crash and schedule the restart.
                     replica.crashes += 1
                     if replica.crashes > MAX_RESTARTS:
                         replica.gave_up = True
-                        status.failed += 1
-                        status.message = self._crash_message(key, replica)
                     else:
                         delay = min(RESTART_BACKOFF_CAP_SECONDS, 2 ** (replica.crashes - 1))
                         replica.next_start_at = now + delay
-                        status.pending += 1
                     self._save(key, replica)
                 elif now >= replica.next_start_at:
                     replica.next_start_at = 0
                     self._save(key, self._start(key, replica, spec_hash))
                     status.pending += 1
-                else:
-                    status.pending += 1
+                    continue
+                # Down after a crash, until it starts again: why is said at once, from the first
+                # crash (a model that can't load must not look like a slow start).
+                status.failed += 1
+                status.message = self._crash_message(key, replica, now)
         return status
 
-    def _crash_message(self, key, replica):
+    def _crash_message(self, key, replica, now):
         lines = self.last_run_log(key, replica.index)
         errors = [line for line in lines if _ERROR_LINE.search(line)]
         shown = "\n".join(errors[-6:] or lines[-LOG_TAIL_LINES:])
-        return f"The model server crashed {replica.crashes} times in a row. Its log says:\n{shown}"
+        times = "once" if replica.crashes == 1 else f"{replica.crashes} times in a row"
+        if replica.gave_up:
+            then = "; it is not started again until the endpoint changes"
+        else:
+            then = f"; it starts again in {max(0, round(replica.next_start_at - now))} s"
+        return f"The model server crashed {times}{then}. Its log says:\n{shown}"
 
     def last_run_log(self, key, index):
         """The log lines of the replica's latest run."""
