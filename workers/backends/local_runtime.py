@@ -105,8 +105,16 @@ def _alive(pid, marker):
     return state not in ("Z", "X") and marker in cmdline
 
 
+# Modelport's runtimes for MLServer (JSON errors for the caller's mistakes, metadata from the
+# model), copied beside each model's settings, where MLServer imports it from.
+RUNTIME_MODULE = Path(__file__).parent / "mlserver_runtime" / "modelport_runtime.py"
 # Everything a model server's environment holds besides MLServer's own settings.
-BASE_ENVIRONMENT = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+BASE_ENVIRONMENT = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "LANG": "C.UTF-8",
+    # The model folder holds what the model server is given, nothing it writes.
+    "PYTHONDONTWRITEBYTECODE": "1",
+}
 # Tenants' model servers run as users numbered from here (above the ranges distributions give).
 FIRST_TENANT_UID = 200_000
 
@@ -306,6 +314,7 @@ class LocalRuntime:
                 "parameters": {"uri": str(target / source.name), "version": model.version},
             }
             (target / "model-settings.json").write_text(json.dumps(settings, indent=2))
+            shutil.copy(RUNTIME_MODULE, target / RUNTIME_MODULE.name)
         if uid is not None:
             # The user may read its repository; other tenants' users may not even enter it.
             os.chown(repository, 0, uid)
@@ -343,6 +352,8 @@ class LocalRuntime:
             "MLSERVER_METRICS_PORT": str(replica.metrics_port),
             # One process per replica: MLServer's own worker pool would hide crashes from us.
             "MLSERVER_PARALLEL_WORKERS": "0",
+            # Debug mode answers an error with a Python traceback holding server paths.
+            "MLSERVER_DEBUG": "false",
             "MLSERVER_LOAD_MODELS_AT_STARTUP": "true",
         }
         with open(self.log_path(key, replica.index), "ab") as log:
