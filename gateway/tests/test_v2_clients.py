@@ -1,7 +1,9 @@
 """Open Inference Protocol clients nobody here wrote, through the gateway and straight to the
-replica, expecting the same: tritonclient (HTTP) and a bare `requests.post(data=...)`. A real
+replica, expecting the same: tritonclient (HTTP), the KServe SDK's REST client and a bare
+`requests.post(data=...)`. A real
 MLServer replica of the demo's iris model behind a real uvicorn server."""
 
+import asyncio
 import json
 
 import numpy as np
@@ -9,6 +11,7 @@ import pytest
 import requests
 import tritonclient.http as triton
 from django.urls import reverse
+from kserve import InferenceRESTClient, InferInput, InferRequest, RESTConfig
 from tritonclient.utils import InferenceServerException
 
 from gateway.tests.test_gateway import demo, fresh_gateway, model_servers  # noqa: F401 - fixtures
@@ -110,3 +113,25 @@ def test_a_sample_request_follows_any_models_metadata():
     }
     assert sample_from_metadata({"inputs": []}) is None
     assert sample_from_metadata(None) is None
+
+
+def kserve_call(base, headers, rows):
+    """Readiness and inference with the KServe SDK's REST client (V2, JSON tensors)."""
+
+    async def call():
+        config = RESTConfig(protocol="v2", timeout=30)
+        async with InferenceRESTClient(config) as client:
+            ready = await client.is_model_ready(base, "iris", headers=headers)
+            tensor = InferInput("input-0", [len(rows), 4], "FP64", data=rows)
+            request = InferRequest(model_name="iris", infer_inputs=[tensor])
+            response = await client.infer(base, request, model_name="iris", headers=headers)
+            return ready, np.asarray(response.outputs[0].data).ravel().tolist()
+
+    return asyncio.run(call())
+
+
+def test_the_kserve_sdks_rest_client_gets_the_models_predictions(route, demo):  # noqa: F811
+    base, headers = route
+    ready, predictions = kserve_call(f"http://{base}", headers, IRIS_ROWS)
+    assert ready
+    assert predictions == demo["expected"]
