@@ -80,11 +80,10 @@ METADATA_SECONDS = 2
 
 def served_metadata(endpoint):
     """What a ready replica says the endpoint's model takes and gives (its Open Inference
-    Protocol metadata: `inputs`, `outputs`), or None if no replica answers in time."""
-    try:
-        urls = get_orchestrator().endpoint_backends(endpoint_target(endpoint))
-    except PermanentError:
-        return None
+    Protocol metadata: `inputs`, `outputs`), asked where the gateway would send a call, or None
+    if no replica answers in time."""
+    target = gateway_target(endpoint.tenant.name, endpoint.name)
+    urls = get_orchestrator().endpoint_backends(target) if target is not None else []
     if not urls:
         return None
     try:

@@ -162,6 +162,7 @@ class Gateway:
                 if self.session is not None:
                     await self.session.close()
                     self.session = None
+                await self._store_counted_usage()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -191,15 +192,30 @@ class Gateway:
                 )
         return self.limiter, self.usage
 
+    async def _store_counted_usage(self):
+        """On shutdown, without Redis: every minute counted in this process so far, finished or
+        not, is added to the database now (it would be lost with the process)."""
+        if not isinstance(self.usage, MemoryUsage):
+            return
+        if self.usage_flusher is not None:
+            self.usage_flusher.cancel()
+            self.usage_flusher = None
+        await self._store_drained(self.usage, before=float("inf"))
+
     async def _flush_memory_usage(self, usage):
         while True:
             await asyncio.sleep(settings.MODELPORT_USAGE_FLUSH_SECONDS)
-            drained = usage.drain(before=time.time() - settings.MODELPORT_USAGE_SETTLE_SECONDS)
-            if drained:
-                try:
-                    await self.store_usage(drained)
-                except DatabaseError:  # the loop must outlive a database hiccup
-                    logger.exception("gateway: could not store usage; those minutes are lost")
+            await self._store_drained(
+                usage, before=time.time() - settings.MODELPORT_USAGE_SETTLE_SECONDS
+            )
+
+    async def _store_drained(self, usage, before):
+        drained = usage.drain(before=before)
+        if drained:
+            try:
+                await self.store_usage(drained)
+            except DatabaseError:  # the flusher must outlive a database hiccup
+                logger.exception("gateway: could not store usage; those minutes are lost")
 
     async def handle(self, scope, receive, send):
         try:
