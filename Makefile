@@ -40,7 +40,7 @@ DEMO ?= 1
 run: venv
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py bootstrap
-	if [ "$(DEMO)" != 0 ]; then $(BIN)/python manage.py seed_demo --port $(PORT); fi
+	if [ "$(DEMO)" != 0 ]; then $(BIN)/python manage.py seed_demo; fi
 	$(BIN)/python manage.py runembedded --port $(PORT)
 
 # ruff, then the import contract in pyproject.toml: apps import only from the layers below them.

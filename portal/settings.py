@@ -451,5 +451,7 @@ LOGGING = {
         "kubernetes": {"level": "WARNING"},
         "botocore": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
+        # Every task run is not news on a console; failures and retries still are.
+        "celery": {"level": "WARNING"},
     },
 }

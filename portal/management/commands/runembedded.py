@@ -7,16 +7,20 @@ child that dies on its own is started again, after a pause that doubles with eac
 """
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from endpoints.models import Endpoint
 from endpoints.tasks import sync_endpoint_status
+from portal.demo import IRIS_SAMPLE, v2_request
 from workers.backends.local import LocalOrchestrator
 
 STOP_GRACE_SECONDS = 20
@@ -44,8 +48,9 @@ class Command(BaseCommand):
                 "portal",
                 "worker",
                 "-B",
+                # Warnings and errors only: a task's every run is not news on a console.
                 "--loglevel",
-                "INFO",
+                "WARNING",
                 "--concurrency",
                 "2",
                 "--hostname",
@@ -67,13 +72,7 @@ class Command(BaseCommand):
         # Model servers stopped by the last Ctrl-C come back at the first status sync: ask for
         # one now rather than in MODELPORT_STATUS_SECONDS.
         sync_endpoint_status.delay()
-        self.stdout.write(
-            f"Modelport is running at http://{host}:{port}/ (data in {settings.DATA_DIR}).\n"
-            f"  Portal:     http://{host}:{port}/ui/ (sign in as admin)\n"
-            f"  API docs:   http://{host}:{port}/api/docs/\n"
-            f"  Admin site: http://{host}:{port}/admin/\n"
-            "Press Ctrl-C to stop."
-        )
+        self.stdout.write(summary(host, port))
         try:
             while not stopping:
                 now = time.monotonic()
@@ -116,6 +115,43 @@ class Command(BaseCommand):
         # runtime knows them all. The next start brings them back through the reconcile.
         LocalOrchestrator().runtime.stop_all()
         self.stdout.write("Stopped.")
+
+
+def _shown(path):
+    """`path` relative to where the command runs, when it is below it (shorter to copy)."""
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
+def summary(host, port):
+    """What `make run` ends with: where everything is, how to sign in, and a call to try."""
+    base = f"http://{host}:{port}"
+    password_file = settings.DATA_DIR / "admin-password"
+    password = (
+        f"password {password_file.read_text().strip()}, kept in {_shown(password_file)}"
+        if password_file.exists()
+        else "the password you set"
+    )
+    lines = [
+        "",
+        f"Modelport is running; its data is in {_shown(settings.DATA_DIR)}. Ctrl-C stops it.",
+        f"  Portal      {base}/ui/  sign in as admin with {password}",
+        f"  API docs    {base}/api/docs/",
+        f"  Admin site  {base}/admin/",
+    ]
+    token = settings.DATA_DIR / "demo-token"
+    if token.exists() and Endpoint.objects.filter(tenant__name="demo", name="iris").exists():
+        body = json.dumps(v2_request(IRIS_SAMPLE))
+        lines += [
+            "  Predict     (once the demo endpoint is Ready, a few seconds from now)",
+            f"    curl -s {base}/gateway/demo/iris/v2/models/iris/infer \\",
+            f'      -H "Authorization: $(cat {_shown(token)})" \\',
+            '      -H "Content-Type: application/json" \\',
+            f"      -d '{body}'",
+        ]
+    return "\n".join(lines) + "\n"
 
 
 def _start(command):
