@@ -6,7 +6,7 @@ import time
 
 from cli.client import CliError, q
 from cli.options import JSON_OPTION, TENANT, add_command, add_group, given
-from cli.output import listing
+from cli.output import table
 
 POLL_SECONDS = 2
 STALE_FAILURE_SECONDS = 15
@@ -16,10 +16,29 @@ WAIT = (
 )
 
 
+# The list's one-word statuses (the reference's) in the words the portal shows.
+STATUS_WORDS = {"available": "Ready"}
+
+
+def gateway_url(client, tenant, endpoint):
+    """Where applications call the endpoint through this portal's gateway (the cluster
+    ingress's address does not resolve on a machine without the cluster)."""
+    return f"{client.server}/gateway/{q(tenant)}/{q(endpoint)}/"
+
+
 def list_endpoints(client, args):
-    return listing(
-        client, args, f"/tenants/{q(args.tenant)}/endpoints", "endpoints", ["name", "status", "url"]
-    )
+    items = client.all_pages(f"/tenants/{q(args.tenant)}/endpoints", "endpoints")
+    if args.json:
+        return items
+    rows = [
+        {
+            "name": item["name"],
+            "status": STATUS_WORDS.get(item["status"], item["status"].capitalize()),
+            "gateway": gateway_url(client, args.tenant, item["name"]),
+        }
+        for item in items
+    ]
+    return table(rows, ["name", "status", "gateway"])
 
 
 def show_endpoint(client, args):
@@ -78,7 +97,12 @@ def create_endpoint(client, args):
     if args.json:
         return _settled(client, args, data)
     warning = f"\nWarning: {data['warning']}." if data.get("warning") else ""
-    return _settled(client, args, f"Endpoint {args.endpoint} created: {data['url']}{warning}")
+    created = (
+        f"Endpoint {args.endpoint} created. Call it through the gateway at "
+        f"{gateway_url(client, args.tenant, args.endpoint)} (or with a client certificate at "
+        f"the cluster ingress, {data['url']}).{warning}"
+    )
+    return _settled(client, args, created)
 
 
 def update_endpoint(client, args):
