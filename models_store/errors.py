@@ -20,6 +20,7 @@ class ModelStoreErrorCode(StrEnum):
     INVALID_ARCHIVE = "invalid_archive"
     ARCHIVE_TOO_MANY_FILES = "archive_too_many_files"
     ARCHIVE_TOO_LARGE = "archive_too_large"
+    ARCHIVE_TOO_COMPRESSED = "archive_too_compressed"
     PATH_CLASH = "path_clash"
     LENGTH_REQUIRED = "length_required"
     PART_TOO_LARGE = "part_too_large"

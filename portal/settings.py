@@ -275,6 +275,8 @@ S3_CORS_ORIGINS = env.list("S3_CORS_ORIGINS", default=CSRF_TRUSTED_ORIGINS)
 MODELPORT_PRESIGNED_URL_SECONDS = _int("MODELPORT_PRESIGNED_URL_SECONDS", 3600, minimum=60)
 MODELPORT_ARCHIVE_MAX_BYTES = _int("MODELPORT_ARCHIVE_MAX_BYTES", 20 * 1024**3, minimum=1)
 MODELPORT_ARCHIVE_MAX_FILES = _int("MODELPORT_ARCHIVE_MAX_FILES", 10_000, minimum=1)
+# How many times its own size an archive may unpack to (archives unpacking to under 64 MiB pass).
+MODELPORT_ARCHIVE_MAX_RATIO = _int("MODELPORT_ARCHIVE_MAX_RATIO", 100, minimum=1)
 FILE_UPLOAD_TEMP_DIR = env.str("FILE_UPLOAD_TEMP_DIR", default="") or None
 # The largest request body of any address but the upload ones (parts: 5 GiB, archives:
 # MODELPORT_ARCHIVE_MAX_BYTES) and the gateway's (MODELPORT_GATEWAY_MAX_BODY_BYTES).
@@ -452,6 +454,6 @@ LOGGING = {
         "botocore": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
         # Every task run is not news on a console; failures and retries still are.
-        "celery": {"level": "WARNING"},
+        "celery.app.trace": {"level": "WARNING"},
     },
 }

@@ -1,6 +1,8 @@
 """A whole version in one archive: good ones are unpacked, hostile ones leave nothing behind."""
 
+import contextlib
 import io
+import os
 import stat
 import tarfile
 import threading
@@ -258,3 +260,46 @@ def test_concurrent_archives_can_not_all_take_the_same_free_bytes(tenant, editor
     assert outcomes == ["refused"] * 4 + ["stored"]
     assert sum(stored_objects(store, tenant.bucket).values()) == 3 * 1024 * 1024
     assert ModelVersion.objects.get(name="big").reserved_bytes == 0
+
+
+def test_an_archive_that_unpacks_to_far_more_than_its_size_is_refused(
+    editor_api, tenant, store, settings
+):
+    """A bomb: 100 MiB of zeros in a few hundred KiB. Refused as it is unpacked, before
+    anything is written (archives that unpack to under 64 MiB are never refused for this)."""
+    data = tar_bytes([regular("zeros.bin", bytes(100 * 1024 * 1024))], mode="w:gz")
+    assert len(data) * settings.MODELPORT_ARCHIVE_MAX_RATIO < 100 * 1024 * 1024
+    response = put_archive(editor_api, data)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "archive_too_compressed"
+    assert_nothing_written(store, tenant)
+
+
+def test_a_compressed_archive_is_decompressed_once(editor_api, tenant, store, monkeypatch):
+    """The upload's bytes are read once from its spool: checking a tar.gz unpacks it into a
+    plain tar, which the writing reads (it used to decompress everything twice)."""
+    from models_store import archives
+
+    read = []
+    real = archives.spooled_body
+
+    @contextlib.contextmanager
+    def counted(stream, length):
+        with real(stream, length) as spool:
+            original = spool.read
+
+            def reading(*args):
+                data = original(*args)
+                read.append(len(data))
+                return data
+
+            spool.read = reading
+            yield spool
+
+    monkeypatch.setattr(archives, "spooled_body", counted)
+    weights = os.urandom(2 * 1024 * 1024)  # does not compress: the archive is as big
+    data = tar_bytes([regular("model.bin", weights)], mode="w:gz")
+    assert put_archive(editor_api, data).status_code == 201
+    # Once, and the sniffing of its format (a zip's directory is looked for in the last 64 KiB).
+    assert sum(read) < 1.1 * len(data)
+    assert stored_objects(store, tenant.bucket) == {"resnet/1/model.bin": len(weights)}
