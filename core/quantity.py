@@ -7,10 +7,11 @@ from kubernetes.utils.quantity import parse_quantity
 
 # <signedNumber><suffix>, suffix one of binary SI (Ki..Ei), decimal SI (m, k, M..E) or an
 # exponent (e3, E-2). Quotas and resources must not be negative, so no sign is accepted.
-_QUANTITY = re.compile(
+QUANTITY_PATTERN = (
     r"^(?:\d+(?:\.\d*)?|\.\d+)"
     r"(?:Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E|[eE][+-]?\d+)?$"
 )
+_QUANTITY = re.compile(QUANTITY_PATTERN)
 
 
 def is_quantity(value) -> bool:
