@@ -44,7 +44,9 @@ REPLICAS = integer(0, validation.MAX_REPLICAS)
 
 def serving_template(name):
     """The serving template called `name`; an unknown name is a 400 that lists the known ones."""
-    template = ServingTemplate.objects.filter(name=name).first() if isinstance(name, str) else None
+    # A name with NUL names nothing (and PostgreSQL refuses NUL in a query).
+    known_form = isinstance(name, str) and "\x00" not in name
+    template = ServingTemplate.objects.filter(name=name).first() if known_form else None
     if template is None:
         known = ", ".join(ServingTemplate.objects.values_list("name", flat=True))
         raise Invalid(

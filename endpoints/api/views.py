@@ -29,11 +29,9 @@ from tenants.models import Role
 
 def find_endpoint(tenant, name):
     """The tenant's endpoint called `name` (404 if there is none)."""
-    endpoint = (
-        Endpoint.objects.select_related("tenant", "serving")
-        .filter(tenant=tenant, name=name)
-        .first()
-    )
+    endpoints = Endpoint.objects.select_related("tenant", "serving").filter(tenant=tenant)
+    # A name with NUL names nothing (and PostgreSQL refuses NUL in a query).
+    endpoint = endpoints.filter(name=name).first() if "\x00" not in name else None
     if endpoint is None:
         raise NotFound(
             EndpointErrorCode.ENDPOINT_NOT_FOUND,

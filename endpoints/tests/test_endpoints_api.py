@@ -200,6 +200,16 @@ def test_reference_delete_marks_the_endpoint_for_deletion(editor_api, make_endpo
     assert patched.json()["error"]["code"] == "endpoint_deleting"
 
 
+def test_deleting_an_endpoint_named_with_a_nul_character_is_a_404(editor_api, make_endpoint):
+    # Found by schemathesis: PostgreSQL refuses NUL in a query, which was a 500.
+    make_endpoint("endpoint")
+    response = editor_api.delete(
+        "/tenants/test/endpoints", {"endpointName": "endpoint\x00"}, format="json"
+    )
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "endpoint_not_found"
+
+
 def test_reference_servings_list_and_detail(editor_api):
     response = editor_api.get("/servings")
     assert response.json() == {
@@ -276,6 +286,13 @@ def test_it_rejects_an_unknown_serving_template(editor_api):
     error = response.json()["error"]
     assert error["code"] == "unknown_serving"
     assert "tf-serving" in error["message"]
+
+
+def test_a_serving_name_with_a_nul_character_is_an_unknown_serving_template(editor_api):
+    # Found by schemathesis: PostgreSQL refuses NUL in a query, which was a 500.
+    response = create(editor_api, servingName="tf-serving\x00")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "unknown_serving"
 
 
 @pytest.mark.parametrize(

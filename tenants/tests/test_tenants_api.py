@@ -200,6 +200,14 @@ def test_another_tenants_detail_is_not_found(make_user, client_for, tenant):
     assert response.json()["error"]["code"] == "tenant_not_found"
 
 
+def test_a_tenant_name_with_a_nul_character_is_not_found(admin_api, tenant):
+    # Seen while fixing the same bug schemathesis found in endpoint names: PostgreSQL refuses
+    # NUL in a query, which was a 500.
+    response = admin_api.get("/tenants/team-a%00")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "tenant_not_found"
+
+
 def test_anonymous_callers_are_told_to_authenticate(client, tenant):
     response = client.get("/tenants")
     assert response.status_code == 401
