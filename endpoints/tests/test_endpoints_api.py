@@ -256,6 +256,13 @@ def test_reference_servings_list_and_detail(editor_api):
         ({"replicas": -1}, "replicas"),
         ({"replicas": "2"}, "replicas"),
         ({"replicas": True}, "replicas"),
+        # Python's $ matches before a final newline and \d matches any script's digits.
+        ({"endpointName": "endpoint\n"}, "endpointName"),
+        ({"modelName": "resnet\n"}, "modelName"),
+        ({"subjectName": "client\n"}, "subjectName"),
+        ({"resources": {"requests": {"cpu\n": "1"}}}, "resources"),
+        ({"resources": {"requests": {"cpu": "1\n"}}}, "resources"),
+        ({"modelVersionPolicy": "{specific {versions: \u0661}}"}, "modelVersionPolicy"),
     ],
 )
 def test_it_rejects_invalid_fields(editor_api, changes, field):

@@ -91,6 +91,11 @@ def test_reference_delete_body_marks_the_tenant_for_deletion(admin_api, tenant):
         ("quota", {"requests.memory": "2Gi", "limits.memory": "1Gi"}),
         ("quota", {"requests.nvidia.com/gpu": "0.5"}),
         ("quota", {"cpu": "1"}),
+        # Python's $ matches before a final newline and \d matches any script's digits; the
+        # names and quantities must not (Kubernetes refuses them).
+        ("name", "abc\n"),
+        ("quota", {"requests.cpu": "1\n"}),
+        ("quota", {"requests.cpu": "\u0661"}),
     ],
 )
 def test_it_rejects_a_bad_field_and_names_it(admin_api, ca_pem, field, value):
