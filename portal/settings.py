@@ -399,6 +399,15 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     # Request bodies get components of their own, so required and non-blank fields are marked.
     "COMPONENT_SPLIT_REQUEST": True,
+    # The envelope's `status` words (core/api/schema.py), as named enums.
+    "ENUM_NAME_OVERRIDES": {
+        "StatusOkEnum": ["OK"],
+        "StatusCreatedEnum": ["CREATED"],
+        "StatusPatchedEnum": ["PATCHED"],
+        "StatusDeletedEnum": ["DELETED"],
+        "StatusPatchedOrOkEnum": ["PATCHED", "OK"],
+        "StatusErrorEnum": ["ERROR"],
+    },
     # Swagger UI's files are served from this process, not from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

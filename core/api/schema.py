@@ -26,6 +26,7 @@ ERROR_DESCRIPTIONS = {
     404: "There is no such object for this caller (another tenant's is a `tenant_not_found`).",
     409: "The request is valid, but the state of things refuses it now.",
     411: "The body was sent without a Content-Length.",
+    415: "The body is not application/json.",
     413: "The body or the file is larger than a limit or the tenant's storage quota allows.",
     502: "A server the portal depends on answered with something it cannot use.",
     503: "A server the portal depends on cannot be reached now; try again later.",
@@ -94,6 +95,8 @@ def _name_of(data):
 
 # Envelope serializers by component name: the schema must meet one class per name.
 _envelopes = {}
+# The envelopes of paginated lists, whose operations are named *_list.
+_pages = set()
 
 
 def _envelope(words, data, name, pagination=False):
@@ -118,7 +121,8 @@ def answers(words, data, *, errors=(), name=None, signed_in=True, **schema):
     """`extend_schema` for a call that answers `{"status": <word>, "data": <data>}`: `words` is
     one status word or several (a call that may create or change answers CREATED with 201,
     PATCHED or OK with 200); `data` a serializer (class or instance) or a field; `errors` the
-    error statuses it can answer, 401 added for calls that need a login. `name` names the data
+    error statuses it can answer, 401 added for calls that need a login and 415 for calls with a
+    JSON body. `name` names the data
     in the schema when it is a plain field; `responses` adds other answers (another media type
     of a status, e.g. {(200, "text/csv"): ...})."""
     words = (words,) if isinstance(words, str) else tuple(words)
@@ -133,6 +137,8 @@ def answers(words, data, *, errors=(), name=None, signed_in=True, **schema):
         for status, status_words in by_status.items()
     }
     more = schema.pop("responses", None)
+    if schema.get("request") is not None:
+        errors = {*errors, 415}  # a JSON body, parsed by DRF
     return extend_schema(responses=_responses(success, errors, signed_in, more), **schema)
 
 
@@ -141,7 +147,9 @@ def answers_page(key, item, *, name, errors=(), **schema):
     "pagination": {...}}`, with the `page` and `page_size` parameters. A page past the last is a
     404."""
     data = type(f"{name}List", (serializers.Serializer,), {key: serializers.ListField(child=item)})
-    success = {200: _envelope(["OK"], data(), f"{name}Page", pagination=True)}
+    page = _envelope(["OK"], data(), f"{name}Page", pagination=True)
+    _pages.add(page)
+    success = {200: page}
     parameters = [*PAGE_PARAMETERS, *schema.pop("parameters", [])]
     return extend_schema(
         responses=_responses(success, {404, *errors}, signed_in=True),
@@ -186,6 +194,15 @@ class ApiAutoSchema(AutoSchema):
                 if type(field) is serializers.CharField and name in schema["properties"]:
                     schema["properties"][name] = _char_field(field, schema["properties"][name])
         return schema
+
+    def get_operation_id(self):
+        """drf-spectacular names a plain view's GET *_retrieve; a paginated list is *_list, so
+        /tenants and /tenants/{tenant} do not share a name."""
+        operation_id = super().get_operation_id()
+        responses = self.get_response_serializers()
+        if isinstance(responses, dict) and responses.get(200) in _pages:
+            return operation_id.removesuffix("_retrieve") + "_list"
+        return operation_id
 
     def get_description(self):
         """The method's docstring, else the view's own: a base class's docstring describes the

@@ -144,6 +144,7 @@ class ServingsView(ApiView):
         "OK",
         serializers.ListField(child=serializers.CharField()),
         name="ServingNames",
+        operation_id="servings_list",
         summary="Names of the serving templates",
     )
     def get(self, request):
