@@ -1,4 +1,5 @@
-"""A request field that the app's validation functions judge, typed in the OpenAPI schema."""
+"""A request field that the app's validation functions judge, typed in the OpenAPI schema, and
+helpers to write the JSON schemas of such fields."""
 
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
@@ -34,7 +35,8 @@ class JsonValueSchema(OpenApiSerializerFieldExtension):
 
 
 def string(pattern=None, *, min_length=1, max_length=None, **extra):
-    """The JSON schema of a string; `pattern` is anchored at both ends."""
+    """The JSON schema of a string; give `pattern` anchored (^...$): JSON schema patterns match
+    anywhere in the string."""
     schema = {"type": "string", **extra}
     if pattern:
         schema["pattern"] = pattern

@@ -6,7 +6,7 @@ answers, the error envelope for each error status it can answer, page parameters
 A view says what it answers, once, beside the method:
 
     @answers("CREATED", TenantNameSerializer, errors=(400, 403, 409), request=..., summary=...)
-    @answers_page("tenants", serializers.CharField(), summary=...)
+    @answers_page("tenants", serializers.CharField(), name="Tenants", summary=...)
 
 and `error_responses(...)` serves the few calls whose success is not an envelope (the upload
 calls the reference's clients read bare, a redirect, a CSV file).
@@ -26,15 +26,15 @@ ERROR_DESCRIPTIONS = {
     404: "There is no such object for this caller (another tenant's is a `tenant_not_found`).",
     409: "The request is valid, but the state of things refuses it now.",
     411: "The body was sent without a Content-Length.",
-    415: "The body is not application/json.",
     413: "The body or the file is larger than a limit or the tenant's storage quota allows.",
+    415: "The body is not application/json.",
     502: "A server the portal depends on answered with something it cannot use.",
     503: "A server the portal depends on cannot be reached now; try again later.",
 }
 
 
 def _word(*words):
-    """The envelope's `status`, one of `words` (inline, not an enum component of its own)."""
+    """The envelope's `status`: one of `words` (the settings' ENUM_NAME_OVERRIDES name them)."""
     return JsonValue({"type": "string", "enum": list(words)})
 
 
@@ -122,9 +122,8 @@ def answers(words, data, *, errors=(), name=None, signed_in=True, **schema):
     one status word or several (a call that may create or change answers CREATED with 201,
     PATCHED or OK with 200); `data` a serializer (class or instance) or a field; `errors` the
     error statuses it can answer, 401 added for calls that need a login and 415 for calls with a
-    JSON body. `name` names the data
-    in the schema when it is a plain field; `responses` adds other answers (another media type
-    of a status, e.g. {(200, "text/csv"): ...})."""
+    JSON body. `name` names the data in the schema when it is a plain field; `responses` adds
+    other answers (another media type of a status, e.g. {(200, "text/csv"): ...})."""
     words = (words,) if isinstance(words, str) else tuple(words)
     name = name or _name_of(data)
     by_status = {}
