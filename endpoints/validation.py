@@ -20,6 +20,7 @@ DNS_NAME = re.compile(
     r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$"
 )
 MAX_REPLICAS = 2**31 - 1  # Kubernetes replica counts are int32
+VERSION_POLICY_MAX = 500  # the length of Endpoint.version_policy
 
 _LATEST = re.compile(r"^\{\s*latest\s*\{\s*\}\s*\}$")
 _ALL = re.compile(r"^\{\s*all\s*\{\s*\}\s*\}$")
@@ -80,7 +81,13 @@ def parse_version_policy(value):
 
 
 def validate_version_policy(value):
-    return parse_version_policy(value).text
+    text = parse_version_policy(value).text
+    if len(text) > VERSION_POLICY_MAX:
+        raise ValidationError(
+            f"modelVersionPolicy may be at most {VERSION_POLICY_MAX} characters once written "
+            f"as {{specific {{versions: 1 versions: 2}}}}; this one is {len(text)}."
+        )
+    return text
 
 
 def validate_endpoint_name(name):

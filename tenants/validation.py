@@ -63,6 +63,8 @@ def validate_scope(scope):
         raise ValidationError(
             "The scope must be a group name of at most 200 characters, without spaces."
         )
+    if "\x00" in scope:  # PostgreSQL stores no NUL
+        raise ValidationError("The scope must not contain NUL characters.")
     return scope.strip()
 
 
@@ -73,6 +75,8 @@ def validate_group(group):
         raise ValidationError(
             "group must be a group name of at most 200 characters, without spaces."
         )
+    if "\x00" in group:  # PostgreSQL stores no NUL
+        raise ValidationError("group must not contain NUL characters.")
     return group.strip()
 
 

@@ -72,7 +72,10 @@ def applications_with_keys(tenant):
 
 
 def get_application(tenant, name):
-    application = applications_with_keys(tenant).filter(name=name).first()
+    # A name with NUL names nothing (and PostgreSQL refuses NUL in a query).
+    application = (
+        None if "\x00" in name else applications_with_keys(tenant).filter(name=name).first()
+    )
     if application is None:
         raise NotFound(
             ApplicationErrorCode.APPLICATION_NOT_FOUND,

@@ -160,7 +160,8 @@ class ServingDetailView(ApiView):
         summary="A serving template's files",
     )
     def get(self, request, name):
-        template = ServingTemplate.objects.filter(name=name).first()
+        # A name with NUL names nothing (and PostgreSQL refuses NUL in a query).
+        template = None if "\x00" in name else ServingTemplate.objects.filter(name=name).first()
         if template is None:
             raise NotFound(
                 EndpointErrorCode.SERVING_NOT_FOUND,

@@ -424,3 +424,23 @@ def test_anonymous_requests_are_refused(client, tenant):
     response = client.get("/tenants/test/endpoints")
     assert response.status_code in (401, 403)
     assert client.get("/servings").status_code in (401, 403)
+
+
+def test_a_serving_template_name_with_a_nul_character_is_not_found(editor_api):
+    # PostgreSQL refuses NUL in a query, which was a 500.
+    response = editor_api.get("/servings/tf-serving%00")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "serving_not_found"
+
+
+def test_a_version_policy_longer_than_what_is_stored_is_a_400(editor_api, make_endpoint):
+    # It was a 500: the policy column holds 500 characters.
+    make_endpoint("endpoint")
+    versions = " ".join(f"versions: {number}" for number in range(1, 80))
+    response = editor_api.patch(
+        "/tenants/test/endpoints/endpoint",
+        {"modelVersionPolicy": f"{{specific {{{versions}}}}}"},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "modelVersionPolicy" in response.json()["error"]["fields"]

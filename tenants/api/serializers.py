@@ -26,7 +26,7 @@ TENANT_NAME = {
 }
 # A group name: no whitespace inside, at most 200 characters with the whitespace around it (which
 # is dropped).
-GROUP_NAME = string(rf"^[{PYTHON_SPACE}]*[^{PYTHON_SPACE}]+[{PYTHON_SPACE}]*$", max_length=200)
+GROUP_NAME = string(rf"^[{PYTHON_SPACE}]*[^{PYTHON_SPACE}\x00]+[{PYTHON_SPACE}]*$", max_length=200)
 CA_CERT = string(
     min_length=0,
     description='Base64 of the PEM of a current CA certificate (or the PEM); "" is none.',
