@@ -40,7 +40,7 @@ DEMO ?= 1
 run: venv
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py bootstrap
-	if [ "$(DEMO)" != 0 ]; then $(BIN)/python manage.py seed_demo --port $(PORT); fi
+	if [ "$(DEMO)" != 0 ]; then $(BIN)/python manage.py seed_demo; fi
 	$(BIN)/python manage.py runembedded --port $(PORT)
 
 # ruff, then the import contract in pyproject.toml: apps import only from the layers below them.
@@ -77,9 +77,10 @@ bench-upload: venv
 bench-endpoints: system-packages venv
 	$(BIN)/python bench/endpoints/run.py
 
-# Straight to MLServer and through the gateway, with wrk (apt-get install wrk).
+# Straight to MLServer and through the gateway, with wrk (apt-get install wrk); BASELINE=<git ref>
+# measures that revision's gateway in the same run.
 bench-gateway: venv
-	$(BIN)/python bench/gateway/run.py
+	$(BIN)/python bench/gateway/run.py $(if $(BASELINE),--baseline $(BASELINE))
 
 clean:
 	rm -rf $(VENV) $(MLSERVER_VENV) .pytest_cache .ruff_cache $(OIDC_PROVIDER)/node_modules

@@ -1,6 +1,8 @@
 """HTTP to the management API: the envelope unwrapped, errors as CliError with the API's code
 and sentence, lists followed through their pages, and an expired ID token refreshed once."""
 
+from urllib.parse import quote
+
 import requests
 
 from cli.credentials import Credentials
@@ -75,6 +77,11 @@ class Client:
         )
         self.credentials.store_tokens(tokens)
         return True
+
+
+def q(name):
+    """A name as one segment of a URL path."""
+    return quote(name, safe="")
 
 
 def _json(response):

@@ -8,11 +8,10 @@ import contextlib
 import math
 import time
 from pathlib import Path
-from urllib.parse import quote
 
 import requests
 
-from cli.client import Client, CliError
+from cli.client import Client, CliError, q
 
 PART_BYTES = 8 * 1024**2
 MAX_PARTS = 10_000
@@ -55,7 +54,7 @@ def upload_files(client: Client, tenant, model, version, files, *, overwrite, re
     storage first, and only then are the files completed, so a failure or Ctrl-C part-way leaves
     no file of this upload in the version. `report(name, sent, size)` follows each part. Returns
     the API's file items."""
-    base = f"/tenants/{quote(tenant, safe='')}/upload"
+    base = f"/tenants/{q(tenant)}/upload"
     started = []
     try:
         sent = []

@@ -21,6 +21,7 @@ class CoreErrorCode(StrEnum):
     NOT_ACCEPTABLE = "not_acceptable"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     RATE_LIMITED = "rate_limited"
+    REQUEST_TOO_LARGE = "request_too_large"
     SERVER_ERROR = "server_error"
 
 

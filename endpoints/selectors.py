@@ -3,11 +3,14 @@ client certificates against the tenant's CA, and where the gateway sends an endp
 
 from collections import defaultdict
 
+import requests
+
 from endpoints.models import Endpoint
 from endpoints.rendering import TemplateError, render_endpoint_manifests
 from endpoints.targets import endpoint_target
 from endpoints.validation import parse_version_policy
 from models_store.selectors import ready_versions_by_model
+from workers.backends import get_orchestrator
 from workers.backends.kubernetes import verifies_client_certificates
 from workers.backends.targets import EndpointTarget
 from workers.errors import PermanentError
@@ -69,3 +72,25 @@ def gateway_target(tenant_name, endpoint_name):
     except PermanentError:
         # Nothing of it can be applied; its reconcile says why.
         return EndpointTarget(endpoint.tenant.namespace, endpoint.name, endpoint.replicas)
+
+
+# How long a page waits for a model server to describe its model.
+METADATA_SECONDS = 2
+
+
+def served_metadata(endpoint):
+    """What a ready replica says the endpoint's model takes and gives (its Open Inference
+    Protocol metadata: `inputs`, `outputs`), asked where the gateway would send a call, or None
+    if no replica answers in time."""
+    target = gateway_target(endpoint.tenant.name, endpoint.name)
+    urls = get_orchestrator().endpoint_backends(target) if target is not None else []
+    if not urls:
+        return None
+    try:
+        response = requests.get(
+            f"{urls[0]}/v2/models/{endpoint.model_name}", timeout=METADATA_SECONDS
+        )
+        response.raise_for_status()
+        return response.json()
+    except (requests.RequestException, ValueError):
+        return None

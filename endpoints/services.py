@@ -14,12 +14,13 @@ from endpoints.tasks import reconcile_endpoint, scale_endpoint
 from models_store.selectors import has_ready_version
 from tenants.errors import TenantErrorCode
 from tenants.models import Tenant
+from workers.reconcile import enqueue_after_commit
 
 logger = logging.getLogger(__name__)
 
 
 def schedule_reconcile(endpoint_pk):
-    transaction.on_commit(lambda: reconcile_endpoint.delay(pk=endpoint_pk))
+    enqueue_after_commit(reconcile_endpoint, pk=endpoint_pk)
 
 
 def model_warning(tenant, model_name):
@@ -138,7 +139,7 @@ def scale(endpoint, replicas):
     _refuse_if_deleting(endpoint)
     if endpoint.replicas != replicas:
         Endpoint.objects.filter(pk=endpoint.pk).update(replicas=replicas, updated_at=timezone.now())
-        transaction.on_commit(lambda: scale_endpoint.delay(pk=endpoint.pk))
+        enqueue_after_commit(scale_endpoint, pk=endpoint.pk)
 
 
 @transaction.atomic

@@ -23,50 +23,20 @@ from dataclasses import dataclass
 
 import aiohttp
 import redis.asyncio
+import yarl
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import DatabaseError
 from redis.exceptions import RedisError
 
+from gateway.headers import answered_response_headers, forwarded_request_headers
 from gateway.limits import Limits, MemoryLimiter, RedisLimiter
+from gateway.tokens import TokenScan, readable_accept_encoding
 from gateway.usage import MemoryUsage, RedisUsage
 
 logger = logging.getLogger(__name__)
 
 CACHE_SECONDS = 1.0
-# Hop-by-hop headers (RFC 9110 §7.6.1) and the caller's credentials never reach the backend.
-DROPPED_REQUEST_HEADERS = {
-    b"connection",
-    b"keep-alive",
-    b"proxy-authenticate",
-    b"proxy-authorization",
-    b"te",
-    b"trailer",
-    b"transfer-encoding",
-    b"upgrade",
-    b"host",
-    b"authorization",
-    b"cookie",
-    b"expect",
-}
-DROPPED_RESPONSE_HEADERS = {
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "content-length",
-    "server",
-    "date",
-    # The caller's cookies never reach a backend, so a backend's cookies are not for anything it
-    # serves: they would be the portal's (its origin), e.g. another session in place of the
-    # caller's.
-    "set-cookie",
-    "set-cookie2",
-}
 # Every answer is served on the portal's origin, to callers that may be signed in to the portal,
 # but is written by a tenant's model server (which runs the tenant's code): in a browser it is
 # never a page of the portal's. `sandbox` gives it an origin of its own with no scripts, forms or
@@ -75,11 +45,6 @@ PROTECTIVE_RESPONSE_HEADERS = [
     (b"content-security-policy", b"sandbox"),
     (b"x-content-type-options", b"nosniff"),
 ]
-
-
-# Responses up to this size with Content-Type application/json are read (while being streamed)
-# for an OpenAI-style `usage.total_tokens`.
-TOKEN_SCAN_BYTES = 1024 * 1024
 
 
 class GatewayError(Exception):
@@ -197,6 +162,7 @@ class Gateway:
                 if self.session is not None:
                     await self.session.close()
                     self.session = None
+                await self._store_counted_usage()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -226,19 +192,34 @@ class Gateway:
                 )
         return self.limiter, self.usage
 
+    async def _store_counted_usage(self):
+        """On shutdown, without Redis: every minute counted in this process so far, finished or
+        not, is added to the database now (it would be lost with the process)."""
+        if not isinstance(self.usage, MemoryUsage):
+            return
+        if self.usage_flusher is not None:
+            self.usage_flusher.cancel()
+            self.usage_flusher = None
+        await self._store_drained(self.usage, before=float("inf"))
+
     async def _flush_memory_usage(self, usage):
         while True:
             await asyncio.sleep(settings.MODELPORT_USAGE_FLUSH_SECONDS)
-            drained = usage.drain(before=time.time() - settings.MODELPORT_USAGE_SETTLE_SECONDS)
-            if drained:
-                try:
-                    await self.store_usage(drained)
-                except DatabaseError:  # the loop must outlive a database hiccup
-                    logger.exception("gateway: could not store usage; those minutes are lost")
+            await self._store_drained(
+                usage, before=time.time() - settings.MODELPORT_USAGE_SETTLE_SECONDS
+            )
+
+    async def _store_drained(self, usage, before):
+        drained = usage.drain(before=before)
+        if drained:
+            try:
+                await self.store_usage(drained)
+            except DatabaseError:  # the flusher must outlive a database hiccup
+                logger.exception("gateway: could not store usage; those minutes are lost")
 
     async def handle(self, scope, receive, send):
         try:
-            tenant, endpoint, path = self._split(scope["path"])
+            tenant, endpoint, path = self._split(scope)
             self.check_csrf(scope)
             headers = scope["headers"]
             # `authorize` goes by these two headers alone, so the grant is cached under both.
@@ -341,13 +322,17 @@ class Gateway:
         except RedisError:  # counting must never turn an answered call into an error
             logger.exception("gateway: could not release or count a call to %s/%s", *target[:2])
 
-    def _split(self, path):
-        parts = path[len(self.prefix) :].split("/", 2)
+    def _split(self, scope):
+        """(tenant, endpoint, the rest of the path as the caller encoded it): `%3F` in a path
+        stays `%3F`, never a query."""
+        parts = scope["path"][len(self.prefix) :].split("/", 2)
         if len(parts) < 2 or not parts[0] or not parts[1]:
             raise GatewayError(
                 404, "not_found", "Gateway addresses look like /gateway/<tenant>/<endpoint>/<path>."
             )
-        return parts[0], parts[1], "/" + (parts[2] if len(parts) == 3 else "")
+        raw = scope.get("raw_path") or scope["path"].encode()
+        rest = raw[len(self.prefix) :].split(b"/", 2)
+        return parts[0], parts[1], "/" + (rest[2].decode("latin-1") if len(rest) == 3 else "")
 
     def _pick(self, tenant, endpoint, urls):
         counter = self.round_robin.setdefault((tenant, endpoint), itertools.count())
@@ -357,14 +342,11 @@ class Gateway:
         return f"The request body is larger than the gateway's limit of {self.max_body} bytes."
 
     async def _forward(self, scope, receive, send, url, extra_headers, outcome):
-        forwarded = [
-            (k.decode("latin-1"), v.decode("latin-1"))
-            for k, v in scope["headers"]
-            if k not in DROPPED_REQUEST_HEADERS
+        headers, skip_defaults = forwarded_request_headers(scope)
+        headers = [
+            (name, readable_accept_encoding(value) if name.lower() == "accept-encoding" else value)
+            for name, value in headers
         ]
-        client = scope.get("client")
-        if client:
-            forwarded.append(("X-Forwarded-For", client[0]))
         exceeded = False
 
         async def body():
@@ -384,37 +366,36 @@ class Gateway:
                     yield chunk
                 more = message.get("more_body", False)
 
+        sent = dict(scope["headers"])
+        # A request without a body is sent without one (not as an empty chunked body).
+        has_body = int(sent.get(b"content-length", b"0")) > 0 or b"transfer-encoding" in sent
         started = False
         try:
             async with self._session().request(
-                scope["method"], url, headers=forwarded, data=body(), allow_redirects=False
+                scope["method"],
+                yarl.URL(url, encoded=True),
+                headers=headers,
+                skip_auto_headers=skip_defaults,
+                data=body() if has_body else None,
+                allow_redirects=False,
             ) as response:
                 await send(
                     {
                         "type": "http.response.start",
                         "status": response.status,
-                        "headers": [
-                            (k.encode("latin-1"), v.encode("latin-1"))
-                            for k, v in response.headers.items()
-                            if k.lower() not in DROPPED_RESPONSE_HEADERS
-                        ]
+                        "headers": answered_response_headers(response.headers.items())
                         + PROTECTIVE_RESPONSE_HEADERS
                         + extra_headers,
                     }
                 )
                 started = True
                 outcome["status"] = response.status
-                # A copy of a small JSON answer, for its token count; anything else just streams.
-                scanned = bytearray() if _may_report_tokens(response) else None
+                tokens = TokenScan(response.headers)
                 async for chunk in response.content.iter_chunked(65536):
-                    if scanned is not None:
-                        scanned += chunk
-                        if len(scanned) > TOKEN_SCAN_BYTES:
-                            scanned = None
+                    tokens.feed(chunk)
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
-                if scanned:
-                    outcome["tokens"] = _total_tokens(scanned)
+                outcome["tokens"] = tokens.total
         except GatewayError:
             raise
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -448,20 +429,3 @@ class Gateway:
         headers += error.headers
         await send({"type": "http.response.start", "status": error.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-
-
-def _may_report_tokens(response):
-    content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    length = response.headers.get("Content-Length")
-    too_long = length is not None and (not length.isdigit() or int(length) > TOKEN_SCAN_BYTES)
-    encoded = response.headers.get("Content-Encoding", "identity").lower() != "identity"
-    return content_type == "application/json" and not too_long and not encoded
-
-
-def _total_tokens(body):
-    """`usage.total_tokens` of an OpenAI-style JSON answer; 0 if there is none."""
-    try:
-        tokens = json.loads(body).get("usage", {}).get("total_tokens", 0)
-    except (ValueError, AttributeError):
-        return 0
-    return tokens if isinstance(tokens, int) and not isinstance(tokens, bool) and tokens > 0 else 0

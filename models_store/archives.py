@@ -30,7 +30,7 @@ from workers.storage.streams import CHUNK_SIZE
 logger = logging.getLogger(__name__)
 
 
-def bad_archive(message, code="invalid_archive"):
+def bad_archive(message, code=ModelStoreErrorCode.INVALID_ARCHIVE):
     return Invalid(code, message)
 
 
@@ -94,12 +94,13 @@ class _Limits:
             raise bad_archive(f"The archive holds {path!r} twice.")
         if len(summary.files) + 1 > self.max_files:
             raise bad_archive(
-                f"The archive holds more than {self.max_files} files.", "archive_too_many_files"
+                f"The archive holds more than {self.max_files} files.",
+                ModelStoreErrorCode.ARCHIVE_TOO_MANY_FILES,
             )
         if summary.total_size + size > self.max_bytes:
             raise bad_archive(
                 f"The archive's files add up to more than {self.max_bytes} bytes.",
-                "archive_too_large",
+                ModelStoreErrorCode.ARCHIVE_TOO_LARGE,
             )
         summary.files[path] = size
 
@@ -151,6 +152,12 @@ def inspect(spool):
             ) from None
     if not summary.files:
         raise bad_archive("The archive holds no files.")
+    clash = validation.folder_clash(list(summary.files))
+    if clash:
+        raise bad_archive(
+            f"The archive holds {clash[0]!r} as a file and {clash[1]!r} inside it as a folder; "
+            "a name is either a file or a folder."
+        )
     return summary
 
 
@@ -192,15 +199,17 @@ def upload_archive(*, tenant, user, name, version, stream, length, overwrite):
                     f"Version {version} of {name!r} already exists; pass overwrite=true to "
                     "replace it.",
                 )
-            if model_version.uploads.exists():
+            if model_version.uploads.exists() or model_version.reserved_bytes:
                 raise Conflict(
                     ModelStoreErrorCode.UPLOAD_IN_PROGRESS,
                     f"Files are being uploaded to version {version} of {name!r}; wait for them "
                     "to finish or abort them.",
                 )
             check_quota(locked_tenant, summary.total_size, freeing=sum(existing.values()))
+            # Reserved until the files are recorded: concurrent uploads count these bytes.
+            model_version.reserved_bytes = summary.total_size
             model_version.state = VersionState.UPLOADING
-            model_version.save(update_fields=["state", "updated_at"])
+            model_version.save(update_fields=["reserved_bytes", "state", "updated_at"])
 
         written = {}
         try:
@@ -221,8 +230,9 @@ def upload_archive(*, tenant, user, name, version, stream, length, overwrite):
             ModelFile(model_version=model_version, path=path, size=size, etag=etag)
             for path, (size, etag) in written.items()
         )
+        model_version.reserved_bytes = 0
         model_version.state = VersionState.READY
-        model_version.save(update_fields=["state", "updated_at"])
+        model_version.save(update_fields=["reserved_bytes", "state", "updated_at"])
     stale = [prefix + path for path in existing if path not in written]
     if stale:
         with storage_errors():
@@ -240,8 +250,10 @@ def _discard_partial_archive(store, tenant, model_version, prefix, written, exis
         locked = ModelVersion.objects.select_for_update().filter(pk=model_version.pk).first()
         if locked is None:
             return
+        locked.reserved_bytes = 0
         if existing:
             locked.state = VersionState.READY
-            locked.save(update_fields=["state", "updated_at"])
+            locked.save(update_fields=["reserved_bytes", "state", "updated_at"])
         else:
+            locked.save(update_fields=["reserved_bytes", "updated_at"])
             forget_if_empty(locked)

@@ -9,6 +9,7 @@ from models_store.errors import ModelStoreErrorCode
 from models_store.models import ModelVersion, VersionState
 from models_store.signals import version_deletion_requested
 from models_store.tasks import delete_model_version
+from workers.reconcile import enqueue_after_commit
 
 
 @transaction.atomic
@@ -36,5 +37,5 @@ def request_version_deletion(*, tenant, name, version):
     model_version.state = VersionState.DELETING
     model_version.save(update_fields=["state", "updated_at"])
     pk = model_version.pk
-    transaction.on_commit(lambda: delete_model_version.delay(pk=pk))
+    enqueue_after_commit(delete_model_version, pk=pk)
     return model_version.prefix

@@ -26,6 +26,10 @@ class ModelVersion(models.Model):
     state = models.CharField(
         max_length=16, choices=VersionState.choices, default=VersionState.UPLOADING
     )
+    # Bytes an archive being unpacked into this version will add: counted against the quota
+    # from the check until its files are recorded (or it fails), so concurrent archives can't
+    # all take the same free bytes.
+    reserved_bytes = models.PositiveBigIntegerField(default=0)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -5,20 +5,25 @@ from django.db.models import Sum
 
 from core.errors import TooLarge
 from models_store.errors import ModelStoreErrorCode
-from models_store.models import ModelFile, MultipartUpload
+from models_store.models import ModelFile, ModelVersion, MultipartUpload
 from tenants.models import Tenant
 
 
 def storage_used(tenant):
-    """Bytes the tenant's models use, counting parts of uploads still in progress."""
+    """Bytes the tenant's models use, counting parts of uploads still in progress and the bytes
+    reserved by archives being unpacked."""
     stored = (
         ModelFile.objects.filter(model_version__tenant=tenant).aggregate(total=Sum("size"))["total"]
+        or 0
+    )
+    reserved = (
+        ModelVersion.objects.filter(tenant=tenant).aggregate(total=Sum("reserved_bytes"))["total"]
         or 0
     )
     in_flight = MultipartUpload.objects.filter(model_version__tenant=tenant).values_list(
         "part_sizes", flat=True
     )
-    return stored + sum(sum(sizes.values()) for sizes in in_flight)
+    return stored + reserved + sum(sum(sizes.values()) for sizes in in_flight)
 
 
 def check_quota(tenant, adding, freeing=0):

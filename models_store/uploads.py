@@ -9,6 +9,7 @@ lists one that does not exist; the index sync (index.py) closes the gap.
 import logging
 
 from django.db import transaction
+from django.db.models import Q
 
 from core.errors import Conflict, Invalid, NotFound, TooLarge
 from core.phase import Phase
@@ -45,12 +46,32 @@ def start_upload(*, tenant, user, name, version, path, overwrite):
                     ModelStoreErrorCode.FILE_EXISTS,
                     f"{key} already exists; pass overwrite=true to replace it.",
                 )
+            refuse_folder_clash(model_version, path)
             return MultipartUpload.objects.create(
                 model_version=model_version, path=path, upload_id=upload_id, created_by=user
             )
     except BaseException:
         _abort_in_storage(store, tenant.bucket, key, upload_id)
         raise
+
+
+def refuse_folder_clash(model_version, path):
+    """A 409 if `path` would be a file where the version has a folder, or the other way round
+    (its files and the uploads in progress)."""
+    folders = validation.folders_of(path)
+    for taken in (model_version.files, model_version.uploads):
+        other = (
+            taken.filter(Q(path__startswith=path + "/") | Q(path__in=folders))
+            .values_list("path", flat=True)
+            .first()
+        )
+        if other is not None:
+            raise Conflict(
+                ModelStoreErrorCode.PATH_CLASH,
+                f"{path!r} can't be uploaded beside {other!r} in version {model_version.version} "
+                f"of {model_version.name!r}: a name is either a file or a folder.",
+                fields={"fileName": ["A file or folder of this version has this name."]},
+            )
 
 
 def _abort_in_storage(store, bucket, key, upload_id):
@@ -218,7 +239,34 @@ def abort_uploads_started_before(older_than):
             if model_version is not None:
                 forget_if_empty(model_version)
         aborted += 1
-    return aborted + _abort_untracked_uploads(store, older_than)
+    return (
+        aborted
+        + _release_unfinished_archives(older_than)
+        + _abort_untracked_uploads(store, older_than)
+    )
+
+
+def _release_unfinished_archives(older_than):
+    """Archives whose unpacking stopped without an end (the server died meanwhile) before
+    `older_than`: their reserved bytes are given back. What they wrote is in storage, where the
+    index sync finds it."""
+    released = 0
+    stale = ModelVersion.objects.filter(reserved_bytes__gt=0, updated_at__lt=older_than)
+    for pk in stale.values_list("pk", flat=True):
+        with transaction.atomic():
+            model_version = (
+                ModelVersion.objects.select_for_update()
+                .filter(pk=pk, reserved_bytes__gt=0, updated_at__lt=older_than)
+                .first()
+            )
+            if model_version is None:
+                continue
+            model_version.reserved_bytes = 0
+            model_version.save(update_fields=["reserved_bytes", "updated_at"])
+            mark_ready_when_idle(model_version)
+            forget_if_empty(model_version)
+            released += 1
+    return released
 
 
 def _abort_untracked_uploads(store, older_than):

@@ -9,6 +9,8 @@ from models_store.errors import ModelStoreErrorCode
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 # S3 keys are at most 1024 bytes; leave room for `<model>/<version>/`.
 FILE_PATH_MAX_BYTES = 900
+# A file or folder name on the filesystem backend (NAME_MAX), kept on S3 too.
+SEGMENT_MAX_BYTES = 255
 MAX_VERSION = 10**15
 # S3's limits, which the filesystem backend keeps too so clients behave the same on both.
 MAX_PART_NUMBER = 10_000
@@ -71,15 +73,35 @@ def file_path(value, field="fileName"):
         raise bad("must not contain empty, '.' or '..' path segments")
     if len(value.encode()) > FILE_PATH_MAX_BYTES:
         raise bad(f"must be at most {FILE_PATH_MAX_BYTES} bytes long")
+    if any(len(segment.encode()) > SEGMENT_MAX_BYTES for segment in value.split("/")):
+        raise bad(f"must not have a file or folder name longer than {SEGMENT_MAX_BYTES} bytes")
     return value
 
 
+def folders_of(path):
+    """The folders `path` sits in: "a/b/c" is in "a" and "a/b"."""
+    parts = path.split("/")[:-1]
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def folder_clash(paths):
+    """(file, path inside it) if one of `paths` is also a folder of another ("a" and "a/b"),
+    which a filesystem can't hold and S3 would hold only confusingly; else None."""
+    files = set(paths)
+    for path in paths:
+        for folder in folders_of(path):
+            if folder in files:
+                return folder, path
+    return None
+
+
 def part_number(value):
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = 0
-    if isinstance(value, bool) or not 1 <= number <= MAX_PART_NUMBER:
+    """A whole number from 1 to MAX_PART_NUMBER, as a number or in ASCII digits (not " 2",
+    "+4", "1_0" or "٣", which int() takes)."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    number = value if isinstance(value, int) and not isinstance(value, bool) else 0
+    if not 1 <= number <= MAX_PART_NUMBER:
         raise Invalid(
             ModelStoreErrorCode.INVALID_PART_NUMBER,
             f"partNumber must be a whole number from 1 to {MAX_PART_NUMBER}; {value!r} is not.",

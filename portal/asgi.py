@@ -15,11 +15,13 @@ from gateway.access import (  # noqa: E402
     store_usage,
 )
 from gateway.proxy import Gateway  # noqa: E402
+from portal.request_guard import RequestGuard  # noqa: E402
 
 # The portal's few static files (admin, browsable API, API docs) are served by this process;
-# /gateway/ is served by the gateway before Django sees the request.
+# /gateway/ is served by the gateway before Django sees the request; every other request body is
+# judged by the guard before Django reads it.
 application = Gateway(
-    ASGIStaticFilesHandler(django_application),
+    RequestGuard(ASGIStaticFilesHandler(django_application)),
     authorize,
     endpoint_backends,
     store_usage,

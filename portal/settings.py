@@ -8,6 +8,7 @@ sentence that names the variable. `.env.example` documents each variable.
 
 import re
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -98,6 +99,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "axes",
     # Ours, top layer first (see the import contract in pyproject.toml).
     "portal",
     "ui",
@@ -121,6 +123,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "portal.middleware.PortalContentSecurityPolicy",
+    # Last, as django-axes asks: it answers the logins its backend refused while locked out.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -151,6 +155,8 @@ _database_url = _url(
 )
 DATABASES = {"default": env.db_url_config(_database_url)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # SQLite makes the file but not its folder (a fresh data folder, say).
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # The web server and the worker share the file: WAL lets readers run beside one writer,
     # IMMEDIATE transactions make writers queue instead of failing with "database is locked".
     DATABASES["default"]["OPTIONS"] = {
@@ -270,6 +276,9 @@ MODELPORT_PRESIGNED_URL_SECONDS = _int("MODELPORT_PRESIGNED_URL_SECONDS", 3600, 
 MODELPORT_ARCHIVE_MAX_BYTES = _int("MODELPORT_ARCHIVE_MAX_BYTES", 20 * 1024**3, minimum=1)
 MODELPORT_ARCHIVE_MAX_FILES = _int("MODELPORT_ARCHIVE_MAX_FILES", 10_000, minimum=1)
 FILE_UPLOAD_TEMP_DIR = env.str("FILE_UPLOAD_TEMP_DIR", default="") or None
+# The largest request body of any address but the upload ones (parts: 5 GiB, archives:
+# MODELPORT_ARCHIVE_MAX_BYTES) and the gateway's (MODELPORT_GATEWAY_MAX_BODY_BYTES).
+MODELPORT_REQUEST_MAX_BYTES = _int("MODELPORT_REQUEST_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
 
 # --- Orchestrator ---------------------------------------------------------------------------
 
@@ -288,6 +297,12 @@ if KUBECONFIG and not Path(KUBECONFIG).is_file():
 MODELPORT_MLSERVER = env.str(
     "MODELPORT_MLSERVER", default=str(BASE_DIR / ".venv-mlserver" / "bin" / "mlserver")
 )
+# The HTTP server (manage.py serve): how long a request's line and headers may take to arrive,
+# how long a body may pause while being read, and how many connections and requests one process
+# holds before it answers 503.
+MODELPORT_HTTP_HEADER_SECONDS = _int("MODELPORT_HTTP_HEADER_SECONDS", 10, minimum=1)
+MODELPORT_HTTP_BODY_IDLE_SECONDS = _int("MODELPORT_HTTP_BODY_IDLE_SECONDS", 30, minimum=1)
+MODELPORT_HTTP_MAX_CONNECTIONS = _int("MODELPORT_HTTP_MAX_CONNECTIONS", 1000, minimum=1)
 # The inference gateway: the largest request body it forwards, and how long it waits for a reply.
 MODELPORT_GATEWAY_MAX_BODY_BYTES = _int("MODELPORT_GATEWAY_MAX_BODY_BYTES", 64 * 1024 * 1024, 1)
 MODELPORT_GATEWAY_TIMEOUT = _int("MODELPORT_GATEWAY_TIMEOUT", 60, minimum=1)
@@ -340,9 +355,23 @@ OIDC_CLI_REDIRECT_URI = _url("OIDC_CLI_REDIRECT_URI", default="", schemes=("http
 # mozilla-django-oidc: its views and backend read their settings through
 # identity.backend.oidc_setting, which maps these names to the ones above.
 AUTHENTICATION_BACKENDS = [
+    # First: refuses any login, right password or not, from an account or address locked out.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "identity.backend.OidcBackend",
 ]
+# Password guessing (the portal's, the admin site's and the browsable API's login forms): after
+# MODELPORT_LOGIN_FAILURE_LIMIT failures in a row, an account, and separately an address, is
+# locked out for MODELPORT_LOGIN_LOCKOUT_MINUTES (429 with a sentence saying so).
+AXES_FAILURE_LIMIT = _int("MODELPORT_LOGIN_FAILURE_LIMIT", 10, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=_int("MODELPORT_LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_LOCKOUT_CALLABLE = "portal.lockout.locked_out"
+# How many proxies sit in front of the web server: the client's address is read from
+# X-Forwarded-For past them (0: the connection's own address).
+AXES_IPWARE_PROXY_COUNT = _int("MODELPORT_PROXY_COUNT", 0) or None
 OIDC_AUTHENTICATE_CLASS = "identity.backend.OidcLoginView"
 OIDC_CALLBACK_CLASS = "identity.backend.OidcCallbackView"
 OIDC_OP_LOGOUT_URL_METHOD = "identity.backend.provider_logout_url"
@@ -429,5 +458,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO").upper()},
-    "loggers": {"kubernetes": {"level": "WARNING"}, "botocore": {"level": "WARNING"}},
+    "loggers": {
+        "kubernetes": {"level": "WARNING"},
+        "botocore": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
+        # Every task run is not news on a console; failures and retries still are.
+        "celery": {"level": "WARNING"},
+    },
 }

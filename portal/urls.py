@@ -1,5 +1,7 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from portal import health
@@ -11,6 +13,8 @@ handler500 = "ui.pages.server_error"
 urlpatterns = [
     path("", catalogue.home, name="home"),
     path("ui/", include("ui.urls")),
+    # Where browsers look for an icon on pages that name none (the admin site, the API's).
+    path("favicon.ico", RedirectView.as_view(url=static("ui/favicon.svg"), permanent=True)),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),

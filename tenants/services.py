@@ -11,10 +11,11 @@ from tenants.errors import TenantErrorCode
 from tenants.models import Role, Tenant, TenantBinding
 from tenants.signals import ca_removal_requested
 from tenants.tasks import reconcile_tenant
+from workers.reconcile import enqueue_after_commit
 
 
 def schedule_reconcile(tenant_pk):
-    transaction.on_commit(lambda: reconcile_tenant.delay(pk=tenant_pk))
+    enqueue_after_commit(reconcile_tenant, pk=tenant_pk)
 
 
 def create_tenant(*, name, scope, ca_cert, quota, created_by):

@@ -314,7 +314,11 @@ def gateway_url():
 
     application.reset()
     port = free_port()
-    config = uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning")
+    # No proxy in front: a caller's own X-Forwarded-For is not believed (uvicorn trusts it from
+    # 127.0.0.1 by default, which is where the tests call from).
+    config = uvicorn.Config(
+        application, host="127.0.0.1", port=port, log_level="warning", proxy_headers=False
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

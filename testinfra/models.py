@@ -2,9 +2,9 @@
 
 from portal.demo import runtime_python, v2_request
 from portal.demo import train_iris as _train_iris
+from workers.backends.local_models import SKLEARN
 
 IRIS_ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
-SKLEARN = "mlserver_sklearn.SKLearnModel"
 
 __all__ = ["IRIS_ROWS", "SKLEARN", "runtime_python", "train_iris", "v2_request"]
 

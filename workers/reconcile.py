@@ -8,7 +8,9 @@ exponential backoff and jitter; permanent ones are written to the row for people
 import logging
 import random
 
+from django.db import transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
 from core.phase import Phase
 
@@ -19,6 +21,22 @@ BACKOFF_BASE_SECONDS = 2
 BACKOFF_CAP_SECONDS = 300
 
 RECONCILE = {"acks_late": True, "reject_on_worker_lost": True, "max_retries": MAX_RETRIES}
+
+
+def enqueue_after_commit(task, **kwargs):
+    """Queue `task` once the transaction commits. The desired state is already saved then: if
+    the broker can't be reached, the change stands and the resync (or the next change) queues
+    the work, so the caller is not told that a saved change failed."""
+
+    def send():
+        try:
+            task.delay(**kwargs)
+        except OperationalError as exc:
+            logger.warning(
+                "%s(%s) not queued, the resync will catch up: %s", task.name, kwargs, exc
+            )
+
+    transaction.on_commit(send)
 
 
 def backoff(retries):

@@ -1,12 +1,17 @@
 """Gateway overhead: the same V2 inference request straight to MLServer and through the gateway.
 
-    make bench-gateway            (or: .venv/bin/python bench/gateway/run.py [--seconds 10])
+    make bench-gateway            (or: .venv/bin/python bench/gateway/run.py [--seconds 10]
+                                   [--baseline <git ref>])
 
 Starts, in a temporary data folder: one MLServer replica serving a scikit-learn iris model (the
 local runtime), and the portal under uvicorn (the embedded default: SQLite, local orchestrator).
 Then runs wrk at concurrency 8 and 32 against both addresses in the same run and prints
 requests/s, p50 and p99 for each, and the ratios. Targets: the gateway adds at most 1 ms at p50
 and 5 ms at p99 and keeps at least 85% of direct throughput.
+
+With --baseline, the gateway of that git revision (checked out in a temporary worktree, run with
+the same virtualenv, data folder and replica) is measured in the same run, beside this one, so a
+change to the gateway is compared under the same conditions.
 
 Everything runs on this machine's cores: wrk, the gateway and MLServer compete for them, so the
 figures are for this machine, not for a cluster.
@@ -86,6 +91,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--baseline", help="also measure the gateway of this git revision")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install wrk")
@@ -133,7 +139,7 @@ def main():
     train_iris(model)
     runtime = LocalOrchestrator().runtime
     runtime.ensure("demo/iris", [ServedModel("iris", "1", SKLEARN, str(model))], replicas=1)
-    portal = None
+    portals = []
     try:
         deadline = time.monotonic() + 60
         while not (urls := runtime.ready_urls("demo/iris")):
@@ -141,44 +147,78 @@ def main():
                 raise TimeoutError("MLServer did not become ready")
             time.sleep(0.3)
         direct = f"{urls[0]}/v2/models/iris/infer"
-        port = 18765
-        portal = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "portal.asgi:application",
-                "--port",
-                str(port),
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=env,
-        )
-        wait_for(f"http://127.0.0.1:{port}/healthz")
-        through = f"http://127.0.0.1:{port}/gateway/demo/iris/v2/models/iris/infer"
+        paths = {"direct": direct}
+        sources = {"gateway": ROOT}
+        if args.baseline:
+            sources["baseline"] = checkout(args.baseline, data_dir / "baseline")
+        for port, (name, source) in enumerate(sources.items(), start=18765):
+            portals.append(serve_portal(source, port, env))
+            paths[name] = f"http://127.0.0.1:{port}/gateway/demo/iris/v2/models/iris/infer"
 
-        # Warm both paths (connections, caches, JIT-free but lazy imports).
-        wrk(direct, 4, 2, None, data_dir)
-        wrk(through, 4, 2, token, data_dir)
+        # Warm every path (connections, caches, lazy imports).
+        credential = {name: None if name == "direct" else token for name in paths}
+        for name, url in paths.items():
+            wrk(url, 4, 2, credential[name], data_dir)
         print(f"{'concurrency':>11} {'path':>8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
         for connections in (8, 32):
-            a = wrk(direct, connections, args.seconds, None, data_dir)
-            b = wrk(through, connections, args.seconds, token, data_dir)
-            for name, r in (("direct", a), ("gateway", b)):
+            results = {
+                name: wrk(
+                    url, connections, args.seconds, None if name == "direct" else token, data_dir
+                )
+                for name, url in paths.items()
+            }
+            a = results["direct"]
+            for name, r in results.items():
                 row = f"{r['rps']:>9.0f} {r['p50']:>8.2f} {r['p99']:>8.2f}"
                 print(f"{connections:>11} {name:>8} {row}")
-            added = f"{b['p50'] - a['p50']:>+8.2f} {b['p99'] - a['p99']:>+8.2f}"
-            print(f"{'':>11} {'ratio':>8} {b['rps'] / a['rps']:>9.2f} {added}")
+                if name != "direct":
+                    added = f"{r['p50'] - a['p50']:>+8.2f} {r['p99'] - a['p99']:>+8.2f}"
+                    print(f"{'':>11} {'ratio':>8} {r['rps'] / a['rps']:>9.2f} {added}")
     finally:
-        if portal is not None:
+        for portal in portals:
             portal.terminate()
             portal.wait()
         runtime.stop("demo/iris")
+        if args.baseline:
+            subprocess.run(
+                ["git", "worktree", "remove", "--force", str(data_dir / "baseline")],
+                cwd=ROOT,
+                check=False,
+            )
         if not args.keep:
             shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def checkout(revision, folder):
+    """The code of `revision` in a worktree of its own."""
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", str(folder), revision],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    return folder
+
+
+def serve_portal(source, port, env):
+    """The portal (and so the gateway) from `source` under uvicorn, once it answers."""
+    portal = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "portal.asgi:application",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        cwd=source,
+        env=env,
+    )
+    wait_for(f"http://127.0.0.1:{port}/healthz")
+    return portal
 
 
 if __name__ == "__main__":

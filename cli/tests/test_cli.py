@@ -161,7 +161,7 @@ def test_a_part_storage_refuses_aborts_the_upload(run, signed_in, tmp_path, monk
     assert stored_objects(store, tenant.bucket) == {}
 
 
-def test_endpoints_applications_and_usage_from_the_command_line(run, signed_in):
+def test_endpoints_applications_and_usage_from_the_command_line(run, signed_in, live_server):
     Plan.objects.create(name="free", requests_per_minute=60)
     ServingTemplate.objects.get_or_create(name="mlserver")
     code, out, err = run(
@@ -169,7 +169,12 @@ def test_endpoints_applications_and_usage_from_the_command_line(run, signed_in):
         "--subject", "client", "--replicas", 2,
     )  # fmt: skip
     assert code == 0, err
-    assert out.startswith("Endpoint iris created: ")
+    # The address that works from here first: the gateway's, not the cluster ingress's.
+    assert out.startswith(
+        f"Endpoint iris created. Call it through the gateway at {live_server.url}/gateway/"
+        "team-a/iris/ (or with a client certificate at the cluster ingress, "
+        "iris-team-a.modelport.local:443)."
+    )
     assert "Warning: iris model is not available on the platform." in out
     assert Endpoint.objects.get(name="iris").replicas == 2
 
@@ -178,7 +183,9 @@ def test_endpoints_applications_and_usage_from_the_command_line(run, signed_in):
     code, out, _ = run("--json", "endpoints", "update", "team-a", "iris", "--subject", "client-2")
     assert json.loads(out)["values"] == {"subjectName": "client-2"}
     code, out, _ = run("endpoints", "list", "team-a")
-    assert out.splitlines()[1].split()[0] == "iris"
+    # The portal's words for the phase, and the gateway's address.
+    row = out.splitlines()[1].split()
+    assert row == ["iris", "Failed", f"{live_server.url}/gateway/team-a/iris/"]  # no model yet
 
     code, out, err = run(
         "applications", "create", "team-a", "shop", "--plan", "free", "--endpoint", "iris"
@@ -386,3 +393,13 @@ def test_wait_gives_up_at_the_timeout_with_the_endpoints_phase(run, iris):
         "error: Endpoint iris is still Provisioning after 1 s: Objects applied; waiting for the "
         "pods to become ready. (timeout)"
     ) in err
+
+
+def test_a_login_code_that_starts_with_a_dash_is_sent_as_the_code(run, settings):
+    """Codes are random base64url: argparse must not take `-Zx9_Q` for an option (it did, and
+    the CLI exited 2 before sending anything)."""
+    settings.OIDC_ISSUER = ""
+    code, _, err = run("login", "--code", "-Zx9_Q")
+    # The code reached the API, which has no identity provider to trade it with.
+    assert code == 1
+    assert "(oidc_disabled)" in err

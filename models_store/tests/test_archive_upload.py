@@ -3,6 +3,7 @@
 import io
 import stat
 import tarfile
+import threading
 import zipfile
 
 import pytest
@@ -215,3 +216,45 @@ def test_an_archive_over_the_storage_quota_is_refused(editor_api, tenant, store)
 def test_a_viewer_cannot_upload_an_archive(viewer_api, tenant, store):
     assert put_archive(viewer_api, folder_tar(SAVED_MODEL)).status_code == 403
     assert_nothing_written(store, tenant)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_archives_can_not_all_take_the_same_free_bytes(tenant, editor, store):
+    """Five archives of 3 MiB into a tenant with 5 MiB of quota, at once: the bytes of those
+    being unpacked are counted, so one fits and the others are refused (all five fitted while
+    only finished archives counted)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    from core.errors import TooLarge
+    from models_store.archives import upload_archive
+
+    tenant.quota = {"maxStorageBytes": 5 * 1024 * 1024}
+    tenant.save()
+    data = tar_bytes([regular("model.joblib", bytes(3 * 1024 * 1024))], mode="w")
+    barrier = threading.Barrier(5)
+
+    def upload(version):
+        try:
+            barrier.wait()
+            upload_archive(
+                tenant=tenant,
+                user=editor,
+                name="big",
+                version=version,
+                stream=io.BytesIO(data),
+                length=len(data),
+                overwrite=False,
+            )
+            return "stored"
+        except TooLarge:
+            return "refused"
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(5) as pool:
+        outcomes = sorted(pool.map(upload, range(10, 15)))
+    assert outcomes == ["refused"] * 4 + ["stored"]
+    assert sum(stored_objects(store, tenant.bucket).values()) == 3 * 1024 * 1024
+    assert ModelVersion.objects.get(name="big").reserved_bytes == 0

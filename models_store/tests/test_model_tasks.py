@@ -169,3 +169,18 @@ def test_uploads_storage_holds_without_a_row_are_aborted_once_old(editor_api, te
 
     assert uploads.abort_uploads_started_before(timezone.now() + timedelta(minutes=1)) == 1
     assert pending_uploads(store, tenant.bucket) == []
+
+
+def test_the_bytes_of_an_archive_that_never_finished_are_given_back_once_old(tenant, store):
+    """The server died while unpacking: its reservation must not hold the quota for ever."""
+    from models_store import uploads
+    from models_store.quota import storage_used
+
+    ModelVersion.objects.create(tenant=tenant, name="m", version=1, reserved_bytes=100)
+    assert storage_used(tenant) == 100
+    assert uploads.abort_uploads_started_before(timezone.now() - timedelta(hours=1)) == 0
+    assert storage_used(tenant) == 100
+
+    assert uploads.abort_uploads_started_before(timezone.now() + timedelta(minutes=1)) == 1
+    assert storage_used(tenant) == 0
+    assert not ModelVersion.objects.exists()  # it had no files

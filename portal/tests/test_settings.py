@@ -186,3 +186,26 @@ def test_without_tls_there_is_no_hsts_and_cookies_may_travel_over_http(tmp_path)
     assert values["SESSION_COOKIE_SECURE"] == "False", stderr
     assert values["SECURE_HSTS_SECONDS"] == "0"
     assert values["SESSION_COOKIE_HTTPONLY"] == "True"
+
+
+def test_a_fresh_data_folder_is_made_whatever_else_is_set(tmp_path):
+    """With SECRET_KEY and REDIS_URL set nothing else wrote to the data folder, and SQLite
+    could not open a database in a folder that did not exist."""
+    data_dir = tmp_path / "fresh" / "data"
+    environment = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    environment.update(
+        MODELPORT_DATA_DIR=str(data_dir),
+        SECRET_KEY="s" * 40,
+        REDIS_URL="redis://127.0.0.1:1/0",  # never connected to by migrate
+        DJANGO_SETTINGS_MODULE="portal.settings",
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--no-input"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (data_dir / "db.sqlite3").is_file()

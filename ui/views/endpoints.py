@@ -18,6 +18,7 @@ from endpoints.api.serializers import (
 )
 from endpoints.api.views import get_endpoint
 from endpoints.models import DEFAULT_VERSION_POLICY, Endpoint, ServingTemplate
+from endpoints.selectors import served_metadata
 from endpoints.validation import parse_version_policy
 from models_store.models import ModelVersion, VersionState
 from tenants.models import Role
@@ -46,13 +47,43 @@ PROTOCOLS = {
 }
 
 
+# A value of each Open Inference Protocol datatype, to fill a sample request with.
+SAMPLE_VALUES = (
+    {"BOOL": False, "BYTES": ""}
+    | dict.fromkeys(("FP16", "FP32", "FP64"), 0.0)
+    | dict.fromkeys(("INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"), 0)
+)
+
+
+def sample_from_metadata(metadata):
+    """A V2 request of one row that the model's metadata says it takes (every value zero), or
+    None if the metadata does not say enough."""
+    tensors = []
+    for tensor in (metadata or {}).get("inputs") or []:
+        datatype, shape = tensor.get("datatype"), tensor.get("shape") or []
+        if datatype not in SAMPLE_VALUES or not all(isinstance(d, int) for d in shape):
+            return None
+        shape = [1 if size < 0 else size for size in shape] or [1]
+        count = 1
+        for size in shape:
+            count *= size
+        data = [SAMPLE_VALUES[datatype]] * count
+        tensors.append({"name": tensor["name"], "shape": shape, "datatype": datatype, "data": data})
+    return {"inputs": tensors} if tensors else None
+
+
 def protocol(endpoint):
-    spec = PROTOCOLS["tf-serving" if endpoint.serving.name == "tf-serving" else "v2"]
+    """The protocol the endpoint speaks, with a sample request: for V2, one built from what the
+    running model describes when it can be asked, else an example."""
+    kind = "tf-serving" if endpoint.serving.name == "tf-serving" else "v2"
+    spec = PROTOCOLS[kind]
+    sample = sample_from_metadata(served_metadata(endpoint)) if kind == "v2" else None
     return {
         "name": spec["name"],
         "path": spec["path"].format(model=endpoint.model_name),
         "metadata": spec["metadata"].format(model=endpoint.model_name),
-        "body": json.dumps(spec["body"]),
+        "body": json.dumps(sample or spec["body"]),
+        "from_metadata": sample is not None,
     }
 
 

@@ -25,7 +25,7 @@ class LocalOrchestrator:
     @property
     def runtime(self):
         # Endpoints live in their tenant's runtime folder: <root>/<tenant>/<endpoint>/.
-        return LocalRuntime(self.root, settings.MODELPORT_MLSERVER)
+        return LocalRuntime(self.root, settings.MODELPORT_MLSERVER, private=settings.DATA_DIR)
 
     def platform_tls_secret(self):
         return None  # nothing here terminates TLS with it

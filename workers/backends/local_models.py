@@ -9,8 +9,9 @@ from pathlib import Path
 from workers.backends.local_runtime import ServedModel
 from workers.errors import PermanentError
 
-SKLEARN = "mlserver_sklearn.SKLearnModel"
-LIGHTGBM = "mlserver_lightgbm.LightGBMModel"
+# MLServer's runtimes, as modelport_runtime.py (beside each model's settings) adjusts them.
+SKLEARN = "modelport_runtime.SKLearnModel"
+LIGHTGBM = "modelport_runtime.LightGBMModel"
 
 # (what the files look like, the sentence that says where such a model can run)
 CLUSTER_ONLY = [

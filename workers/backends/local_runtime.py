@@ -8,10 +8,19 @@ so that they outlive the worker that started them and can be stopped as a group.
 Any process may call these methods (a Celery task, the embedded runner on shutdown): the state
 lives on disk and every change to an endpoint happens under a file lock, so two callers never
 start the same replica twice. A replica whose process died is restarted with exponential
-backoff; after MAX_RESTARTS crashes in a row it stays down and its last log lines explain why.
+backoff; from its first crash it is reported failed, with the error lines of its log, until it
+serves again; after MAX_RESTARTS crashes in a row it stays down.
+
+A model server runs a tenant's code (loading a pickled model runs whatever the pickle says), so
+it gets as little as the platform allows: an environment of its own (never the portal's
+secrets), a working directory holding nothing but what it writes, and a model folder holding
+only its own model's file. Run as root, with a model server that other users may execute, each
+tenant's model servers also run as a user of their own (TenantUsers) that cannot read the data
+directory, the other tenants' models or the portal's database and secret key.
 """
 
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -96,6 +105,85 @@ def _alive(pid, marker):
     return state not in ("Z", "X") and marker in cmdline
 
 
+# Modelport's runtimes for MLServer (JSON errors for the caller's mistakes, metadata from the
+# model), copied beside each model's settings, where MLServer imports it from.
+RUNTIME_MODULE = Path(__file__).parent / "mlserver_runtime" / "modelport_runtime.py"
+# Everything a model server's environment holds besides MLServer's own settings.
+BASE_ENVIRONMENT = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "LANG": "C.UTF-8",
+    # The model folder holds what the model server is given, nothing it writes.
+    "PYTHONDONTWRITEBYTECODE": "1",
+}
+# Tenants' model servers run as users numbered from here (above the ranges distributions give).
+FIRST_TENANT_UID = 200_000
+
+
+def _place(source, target):
+    """`source` at `target`: a hard link when both are on one filesystem, else a copy."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+@functools.cache
+def _runs_as_another_user(mlserver, uid):
+    """Whether `mlserver` starts as `uid` (it can't when its interpreter sits in a folder only
+    root may enter, such as a pyenv under /root)."""
+    try:
+        result = subprocess.run(  # noqa: S603 - our own model server binary
+            [mlserver, "--version"],
+            user=uid,
+            group=uid,
+            env=BASE_ENVIRONMENT,
+            cwd="/",
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return result.returncode == 0
+
+
+class TenantUsers:
+    """One user id per tenant (no account is needed: processes run with the number), kept in
+    `<root>/tenant-users.json`. Available only to root."""
+
+    def __init__(self, root):
+        self.path = Path(root) / "tenant-users.json"
+
+    @staticmethod
+    def available():
+        return os.geteuid() == 0
+
+    def uid(self, tenant):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            known = json.loads(self.path.read_text()) if self.path.exists() else {}
+            if tenant not in known:
+                known[tenant] = FIRST_TENANT_UID + len(known)
+                self.path.write_text(json.dumps(known))
+            return known[tenant]
+
+
+def make_private(data_dir, keep):
+    """Close the data directory to other users, but for `keep` (the runtime folder, which model
+    servers must reach): it can be passed through, not listed, and everything else in it is for
+    its owner only."""
+    data_dir = Path(data_dir)
+    data_dir.chmod(0o711)
+    for entry in data_dir.iterdir():
+        if entry.is_symlink():
+            continue
+        if entry == Path(keep):
+            entry.chmod(0o711)
+        else:
+            entry.chmod(0o700 if entry.is_dir() else 0o600)
+
+
 # How long a readiness check may take. A model server on a busy machine can take a second to
 # answer; a shorter limit made the gateway answer 503 endpoint_not_running for a replica that was
 # serving (seen with the machine under load).
@@ -110,10 +198,27 @@ def _ready(replica, timeout=READY_CHECK_SECONDS):
         return False
 
 
+def _file_identity(path):
+    """What changes when a file is replaced: its path, size and modification time."""
+    stat = os.stat(path)
+    return [str(path), stat.st_size, stat.st_mtime_ns]
+
+
 class LocalRuntime:
-    def __init__(self, root, mlserver):
+    """`private`: the data directory to close to tenants' users, when they have users."""
+
+    def __init__(self, root, mlserver, private=None):
         self.root = Path(root)
         self.mlserver = str(mlserver)
+        self.private = private
+        self.users = TenantUsers(self.root)
+
+    def _user_of(self, key):
+        """The uid the model servers of `key` run as, or None (they run as this process's)."""
+        if not self.users.available():
+            return None
+        uid = self.users.uid(key.split("/", 1)[0])
+        return uid if _runs_as_another_user(self.mlserver, uid) else None
 
     # --- layout ---------------------------------------------------------------------------
 
@@ -167,12 +272,16 @@ class LocalRuntime:
         start missing replicas, restart those serving an older spec, stop extra ones."""
         with self._locked(key) as folder:
             spec = [m.__dict__ for m in sorted(models, key=lambda m: (m.name, m.version))]
-            spec_hash = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+            # A model file replaced under the same name is a new spec too.
+            files = [_file_identity(m.uri) for m in models]
+            spec_hash = hashlib.sha256(
+                json.dumps([spec, sorted(files)], sort_keys=True).encode()
+            ).hexdigest()[:16]
             if (
                 not (folder / "spec.json").exists()
                 or json.loads((folder / "spec.json").read_text()).get("hash") != spec_hash
             ):
-                self._write_repository(folder, models)
+                self._write_repository(folder, models, self._user_of(key))
                 (folder / "spec.json").write_text(json.dumps({"hash": spec_hash, "models": spec}))
             current = {r.index: r for r in self._replicas(key)}
             for index in range(replicas):
@@ -187,34 +296,64 @@ class LocalRuntime:
                 self._stop_process(key, extra)
                 self._replica_path(key, extra.index).unlink(missing_ok=True)
 
-    def _write_repository(self, folder, models):
+    def _write_repository(self, folder, models, uid):
+        """The MLServer repository in `<folder>/models`: per served version, its settings and a
+        link to (or copy of) its model file, and nothing else. Readable by the endpoint's user
+        alone."""
         repository = folder / "models"
         shutil.rmtree(repository, ignore_errors=True)
+        repository.mkdir()
         for model in models:
             target = repository / f"{model.name}-{model.version}"
-            target.mkdir(parents=True)
+            target.mkdir()
+            source = Path(model.uri)
+            _place(source, target / source.name)
             settings = {
                 "name": model.name,
                 "implementation": model.implementation,
-                "parameters": {"uri": model.uri, "version": model.version},
+                "parameters": {"uri": str(target / source.name), "version": model.version},
             }
             (target / "model-settings.json").write_text(json.dumps(settings, indent=2))
+            shutil.copy(RUNTIME_MODULE, target / RUNTIME_MODULE.name)
+        if uid is not None:
+            # The user may read its repository; other tenants' users may not even enter it.
+            os.chown(repository, 0, uid)
+            repository.chmod(0o750)
+
+    def _home(self, key, uid):
+        """The model server's working directory and HOME: empty but for what it writes itself,
+        and its user's alone."""
+        home = self._dir(key) / "home"
+        home.mkdir(exist_ok=True)
+        if uid is not None:
+            if self.private is not None:
+                make_private(self.private, keep=self.root)
+            for folder in (self.root, self._dir(key).parent, self._dir(key)):
+                folder.chmod(0o711)
+            os.chown(home, uid, uid)
+            home.chmod(0o700)
+        return home
 
     def _start(self, key, replica, spec_hash):
         folder = self._dir(key)
+        uid = self._user_of(key)
+        home = self._home(key, uid)
         replica.http_port, replica.grpc_port, replica.metrics_port = (
             _free_port(),
             _free_port(),
             _free_port(),
         )
         env = {
-            **os.environ,
+            **BASE_ENVIRONMENT,
+            "HOME": str(home),
             "MLSERVER_HOST": "127.0.0.1",
             "MLSERVER_HTTP_PORT": str(replica.http_port),
             "MLSERVER_GRPC_PORT": str(replica.grpc_port),
             "MLSERVER_METRICS_PORT": str(replica.metrics_port),
             # One process per replica: MLServer's own worker pool would hide crashes from us.
             "MLSERVER_PARALLEL_WORKERS": "0",
+            # Debug mode answers an error with a Python traceback holding server paths.
+            "MLSERVER_DEBUG": "false",
             "MLSERVER_LOAD_MODELS_AT_STARTUP": "true",
         }
         with open(self.log_path(key, replica.index), "ab") as log:
@@ -222,12 +361,13 @@ class LocalRuntime:
             log.flush()
             process = subprocess.Popen(  # noqa: S603 - our own model server binary
                 [self.mlserver, "start", str(folder / "models")],
-                cwd=folder,
+                cwd=home,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                **({"user": uid, "group": uid, "extra_groups": []} if uid is not None else {}),
             )
         replica.pid = process.pid
         replica.spec_hash = spec_hash
@@ -294,33 +434,38 @@ class LocalRuntime:
                     continue
                 if replica.gave_up:
                     status.failed += 1
-                    status.message = self._crash_message(key, replica)
+                    status.message = self._crash_message(key, replica, now)
                     continue
                 if replica.next_start_at == 0:
                     # Just found dead: count the crash and schedule the restart.
                     replica.crashes += 1
                     if replica.crashes > MAX_RESTARTS:
                         replica.gave_up = True
-                        status.failed += 1
-                        status.message = self._crash_message(key, replica)
                     else:
                         delay = min(RESTART_BACKOFF_CAP_SECONDS, 2 ** (replica.crashes - 1))
                         replica.next_start_at = now + delay
-                        status.pending += 1
                     self._save(key, replica)
                 elif now >= replica.next_start_at:
                     replica.next_start_at = 0
                     self._save(key, self._start(key, replica, spec_hash))
                     status.pending += 1
-                else:
-                    status.pending += 1
+                    continue
+                # Down after a crash, until it starts again: why is said at once, from the first
+                # crash (a model that can't load must not look like a slow start).
+                status.failed += 1
+                status.message = self._crash_message(key, replica, now)
         return status
 
-    def _crash_message(self, key, replica):
+    def _crash_message(self, key, replica, now):
         lines = self.last_run_log(key, replica.index)
         errors = [line for line in lines if _ERROR_LINE.search(line)]
         shown = "\n".join(errors[-6:] or lines[-LOG_TAIL_LINES:])
-        return f"The model server crashed {replica.crashes} times in a row. Its log says:\n{shown}"
+        times = "once" if replica.crashes == 1 else f"{replica.crashes} times in a row"
+        if replica.gave_up:
+            then = "; it is not started again until the endpoint changes"
+        else:
+            then = f"; it starts again in {max(0, round(replica.next_start_at - now))} s"
+        return f"The model server crashed {times}{then}. Its log says:\n{shown}"
 
     def last_run_log(self, key, index):
         """The log lines of the replica's latest run."""

@@ -133,3 +133,29 @@ def test_a_tensorflow_model_fails_with_the_template_to_use(member):
     assert endpoint.phase == Phase.FAILED
     assert "TensorFlow SavedModel" in endpoint.message
     assert "tf-serving template on Kubernetes" in endpoint.message
+
+
+def test_a_model_file_deleted_behind_the_platforms_back_is_reported_with_its_cause(
+    member, gateway_url, settings, tmp_path
+):
+    """The replicas keep serving the file they were given (their own link to it), and as soon
+    as the index sync sees the file gone, the endpoint says why, instead of crash-looping as
+    "Provisioning"."""
+    from models_store.tasks import sync_model_index
+    from tenants.models import Tenant
+
+    api, token = member
+    model = tmp_path / "model.joblib"
+    expected = train_iris(model)
+    done = upload_file(api, "demo", "iris", 1, "model.joblib", [model.read_bytes()])
+    assert done.status_code == 201
+    assert api.post("/tenants/demo/endpoints", BODY, format="json").status_code == 201
+    wait_until(lambda: phase() == Phase.READY, timeout=90, message="the endpoint to be Ready")
+
+    (settings.DATA_DIR / "storage" / "demo" / "iris" / "1" / "model.joblib").unlink()
+    assert predict(gateway_url, token) == expected  # what it loaded, it still serves
+
+    sync_model_index.apply(kwargs={"tenant_pk": Tenant.objects.get(name="demo").pk}).get()
+    endpoint = Endpoint.objects.get(name="iris")
+    assert endpoint.phase == Phase.FAILED
+    assert "iris has no ready version" in endpoint.message

@@ -116,15 +116,31 @@ def test_a_crash_loop_gives_up_with_the_logs_last_lines(runtime, tmp_path, monke
     broken.write_bytes(b"this is not a model")
     runtime.ensure("demo/broken", [ServedModel("broken", "1", SKLEARN, str(broken))], replicas=1)
 
-    def failed():
+    def given_up():
         status = runtime.supervise("demo/broken")
-        return status if status.failed == 1 else None
+        return status if "not started again" in status.message else None
 
-    status = wait_until(failed, timeout=120, interval=0.5, message="the replica to be given up")
+    status = wait_until(given_up, timeout=120, interval=0.5, message="the replica to be given up")
     assert f"crashed {MAX_RESTARTS + 1} times" in status.message
     # the loader's own complaint about the file, not the shutdown noise after it
     assert "failed to load" in status.message
     assert not any(_alive(r.pid, "demo/broken") for r in runtime._replicas("demo/broken"))
+
+
+def test_a_model_that_cant_load_is_reported_at_its_first_crash(runtime, tmp_path):
+    """Not after five crashes and minutes of "Provisioning": the first one says why."""
+    broken = tmp_path / "broken.joblib"
+    broken.write_bytes(b"this is not a model")
+    runtime.ensure("demo/broken", [ServedModel("broken", "1", SKLEARN, str(broken))], replicas=1)
+
+    def failed():
+        status = runtime.supervise("demo/broken")
+        return status if status.failed == 1 else None
+
+    status = wait_until(failed, timeout=60, interval=0.5, message="the first crash")
+    assert "crashed once; it starts again in" in status.message
+    assert "failed to load" in status.message
+    assert runtime._replicas("demo/broken")[0].crashes == 1
 
 
 def test_stop_all_leaves_no_orphan_and_ensure_brings_them_back(runtime, iris):

@@ -6,7 +6,9 @@ from django.core.management.base import BaseCommand
 
 
 class Command(BaseCommand):
-    help = "Create the platform admin `admin` for the embedded default and say how to log in."
+    help = (
+        "Create the platform admin `admin` of the embedded default (password in the data folder)."
+    )
 
     def handle(self, **options):
         password_file = settings.DATA_DIR / "admin-password"
@@ -16,8 +18,6 @@ class Command(BaseCommand):
             User.objects.create_superuser("admin", email="", password=password)
             password_file.write_text(password + "\n")
             password_file.chmod(0o600)
-        if password_file.exists():
-            how = f"password in {password_file}: {password_file.read_text().strip()}"
-        else:
-            how = "password: as you set it (`python manage.py changepassword admin` resets it)"
-        self.stdout.write(f"Platform admin: admin, {how}")
+            self.stdout.write(
+                f"Created the platform admin `admin`; its password is in {password_file}."
+            )

@@ -1,23 +1,32 @@
 """Run the embedded default: the ASGI web server and a Celery worker with embedded beat.
 
 Each child runs in its own session, so this command alone decides when they stop: on Ctrl-C or
-SIGTERM it asks each to stop, waits, and then kills whatever is left of their process groups.
+SIGTERM it asks each to stop, waits, and then kills whatever is left of their process groups. A
+child that dies on its own is started again, after a pause that doubles with each crash in a row
+(up to RESTART_CAP_SECONDS): one crashed process never takes the product down.
 """
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from endpoints.models import Endpoint
 from endpoints.tasks import sync_endpoint_status
+from portal.demo import IRIS_SAMPLE, v2_request
 from workers.backends.local import LocalOrchestrator
 
 STOP_GRACE_SECONDS = 20
+RESTART_CAP_SECONDS = 30
+# A child that has run this long without dying is healthy again: its next crash counts as 1.
+HEALTHY_AFTER_SECONDS = 60
 
 
 class Command(BaseCommand):
@@ -28,19 +37,9 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
 
     def handle(self, host, port, **options):
-        python = sys.executable
+        python, manage = sys.executable, settings.BASE_DIR / "manage.py"
         commands = {
-            "web": [
-                python,
-                "-m",
-                "uvicorn",
-                "portal.asgi:application",
-                "--host",
-                host,
-                "--port",
-                str(port),
-                "--no-access-log",
-            ],
+            "web": [python, str(manage), "serve", "--host", host, "--port", str(port)],
             "worker": [
                 python,
                 "-m",
@@ -49,18 +48,19 @@ class Command(BaseCommand):
                 "portal",
                 "worker",
                 "-B",
+                # Warnings and errors only: a task's every run is not news on a console.
                 "--loglevel",
-                "INFO",
+                "WARNING",
                 "--concurrency",
                 "2",
                 "--hostname",
                 "embedded@%h",
             ],
         }
-        children = {
-            name: subprocess.Popen(command, start_new_session=True)  # noqa: S603
-            for name, command in commands.items()
-        }
+        children = {name: _start(command) for name, command in commands.items()}
+        started = dict.fromkeys(children, time.monotonic())
+        crashes = dict.fromkeys(children, 0)
+        restart_at = {}
         stopping = False
 
         def stop(signum, frame):
@@ -72,21 +72,28 @@ class Command(BaseCommand):
         # Model servers stopped by the last Ctrl-C come back at the first status sync: ask for
         # one now rather than in MODELPORT_STATUS_SECONDS.
         sync_endpoint_status.delay()
-        self.stdout.write(
-            f"Modelport is running at http://{host}:{port}/ (data in {settings.DATA_DIR}).\n"
-            f"  Portal:     http://{host}:{port}/ui/ (sign in as admin)\n"
-            f"  API docs:   http://{host}:{port}/api/docs/\n"
-            f"  Admin site: http://{host}:{port}/admin/\n"
-            "Press Ctrl-C to stop."
-        )
+        self.stdout.write(summary(host, port))
         try:
             while not stopping:
-                exited = [name for name, child in children.items() if child.poll() is not None]
-                if exited:
+                now = time.monotonic()
+                for name, child in children.items():
+                    if name in restart_at:
+                        if now >= restart_at[name]:
+                            del restart_at[name]
+                            children[name], started[name] = _start(commands[name]), now
+                        continue
+                    if child.poll() is None:
+                        continue
+                    # Whatever is left of its group (a pool) goes before it starts again.
+                    _signal_group(child, signal.SIGKILL)
+                    healthy = now - started[name] > HEALTHY_AFTER_SECONDS
+                    crashes[name] = 1 if healthy else crashes[name] + 1
+                    delay = min(RESTART_CAP_SECONDS, 2 ** (crashes[name] - 1))
+                    restart_at[name] = now + delay
                     self.stderr.write(
-                        f"{', '.join(exited)} stopped unexpectedly; stopping the rest."
+                        f"The {name} process stopped (exit code {child.returncode}); starting it "
+                        f"again in {delay} s."
                     )
-                    break
                 time.sleep(0.5)
         finally:
             self._stop(children)
@@ -108,6 +115,47 @@ class Command(BaseCommand):
         # runtime knows them all. The next start brings them back through the reconcile.
         LocalOrchestrator().runtime.stop_all()
         self.stdout.write("Stopped.")
+
+
+def _shown(path):
+    """`path` relative to where the command runs, when it is below it (shorter to copy)."""
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
+def summary(host, port):
+    """What `make run` ends with: where everything is, how to sign in, and a call to try."""
+    base = f"http://{host}:{port}"
+    password_file = settings.DATA_DIR / "admin-password"
+    password = (
+        f"password {password_file.read_text().strip()}, kept in {_shown(password_file)}"
+        if password_file.exists()
+        else "the password you set"
+    )
+    lines = [
+        "",
+        f"Modelport is running; its data is in {_shown(settings.DATA_DIR)}. Ctrl-C stops it.",
+        f"  Portal      {base}/ui/  sign in as admin with {password}",
+        f"  API docs    {base}/api/docs/",
+        f"  Admin site  {base}/admin/",
+    ]
+    token = settings.DATA_DIR / "demo-token"
+    if token.exists() and Endpoint.objects.filter(tenant__name="demo", name="iris").exists():
+        body = json.dumps(v2_request(IRIS_SAMPLE))
+        lines += [
+            "  Predict     (once the demo endpoint is Ready, a few seconds from now)",
+            f"    curl -s {base}/gateway/demo/iris/v2/models/iris/infer \\",
+            f'      -H "Authorization: $(cat {_shown(token)})" \\',
+            '      -H "Content-Type: application/json" \\',
+            f"      -d '{body}'",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _start(command):
+    return subprocess.Popen(command, start_new_session=True)  # noqa: S603 - our own commands
 
 
 def _signal_group(child, signum):

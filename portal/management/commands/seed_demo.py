@@ -1,9 +1,11 @@
-"""Seed the embedded demo: tenant `demo`, model `iris` version 1, endpoint `iris`."""
+"""Seed the embedded demo: tenant `demo`, model `iris` version 1, endpoint `iris`, and a user
+`demo` (an editor of the tenant) whose token, expiring, is kept in the data folder."""
 
-import json
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
@@ -15,20 +17,20 @@ from endpoints.services import create_endpoint
 from identity.models import PersonalAccessToken, hash_token
 from models_store.index import sync_index
 from models_store.models import ModelVersion
-from portal.demo import IRIS_SAMPLE, train_iris, v2_request
+from portal.demo import train_iris
 from tenants.models import Tenant
 from tenants.services import create_tenant
 from tenants.tasks import reconcile_tenant
 from workers.storage import get_object_store
 
+# How long the demo user's token works; `make run` issues a new one once it has expired.
+DEMO_TOKEN_DAYS = 30
+
 
 class Command(BaseCommand):
-    help = "Create the demo tenant, iris model and endpoint (if missing), and print a curl call."
+    help = "Create the demo tenant, iris model, endpoint and user (if missing)."
 
-    def add_arguments(self, parser):
-        parser.add_argument("--port", type=int, default=8000)
-
-    def handle(self, port, **options):
+    def handle(self, **options):
         admin = get_user_model().objects.filter(username="admin").first()
         if admin is None:
             raise CommandError("Run `manage.py bootstrap` first: the demo belongs to `admin`.")
@@ -79,22 +81,24 @@ class Command(BaseCommand):
                 concurrent_requests=4,
             )
 
-        body = json.dumps(v2_request(IRIS_SAMPLE))
+        self._token()
         self.stdout.write(
-            "Demo: tenant `demo`, endpoint `iris` (it answers once Ready). Predict with:\n"
-            f"  curl -s http://127.0.0.1:{port}/gateway/demo/iris/v2/models/iris/infer \\\n"
-            f'    -H "Authorization: {self._token(admin)}" -H "Content-Type: application/json" \\\n'
-            f"    -d '{body}'"
+            f"Demo: tenant `demo`, endpoint `iris`; the demo user's token is in "
+            f"{settings.DATA_DIR / 'demo-token'}."
         )
 
-    def _token(self, admin):
-        """The demo's token, kept (like the admin password) in the data folder."""
+    def _token(self):
+        """A token of the demo user (an editor of `demo`, nothing more), kept like the admin
+        password in the data folder, never printed; a new one once it has expired."""
+        user, _ = get_user_model().objects.get_or_create(username="demo")
+        user.groups.add(Group.objects.get_or_create(name="demo")[0])  # the tenant's scope
         path = settings.DATA_DIR / "demo-token"
         if path.exists():
             raw = path.read_text().strip()
-            if PersonalAccessToken.objects.usable().filter(token_hash=hash_token(raw)).exists():
-                return raw
-        _, raw = PersonalAccessToken.issue(admin, name="demo")
+            usable = PersonalAccessToken.objects.usable().filter(user=user)
+            if usable.filter(token_hash=hash_token(raw)).exists():
+                return
+        expires = timezone.now() + timedelta(days=DEMO_TOKEN_DAYS)
+        _, raw = PersonalAccessToken.issue(user, name="demo", expires_at=expires)
         path.write_text(raw + "\n")
         path.chmod(0o600)
-        return raw
