@@ -121,8 +121,8 @@ def answers(words, data, *, errors=(), name=None, signed_in=True, **schema):
     """`extend_schema` for a call that answers `{"status": <word>, "data": <data>}`: `words` is
     one status word or several (a call that may create or change answers CREATED with 201,
     PATCHED or OK with 200); `data` a serializer (class or instance) or a field; `errors` the
-    error statuses it can answer, 401 added for calls that need a login and 415 for calls with a
-    JSON body. `name` names the data in the schema when it is a plain field; `responses` adds
+    error statuses it can answer, 401 added for calls that need a login, 413 and 415 for calls
+    with a JSON body. `name` names the data in the schema when it is a plain field; `responses` adds
     other answers (another media type of a status, e.g. {(200, "text/csv"): ...})."""
     words = (words,) if isinstance(words, str) else tuple(words)
     name = name or _name_of(data)
@@ -137,7 +137,9 @@ def answers(words, data, *, errors=(), name=None, signed_in=True, **schema):
     }
     more = schema.pop("responses", None)
     if schema.get("request") is not None:
-        errors = {*errors, 415}  # a JSON body, parsed by DRF
+        # A JSON body: larger than MODELPORT_REQUEST_MAX_BYTES (portal/request_guard.py), or
+        # not JSON.
+        errors = {*errors, 413, 415}
     return extend_schema(responses=_responses(success, errors, signed_in, more), **schema)
 
 

@@ -21,11 +21,16 @@ MODEL_VERSION = {
     ],
     "description": "A positive whole number, as a number or a string of digits.",
 }
+# Bytes in UTF-8 bound the path and each name in it; the schema bounds characters, which is the
+# same for ASCII.
+NAME = rf"[^/\\\x00-\x1f\x7f]{{1,{validation.SEGMENT_MAX_BYTES}}}"
 FILE_PATH = {
     **string(
-        r"^[^/\\\x00-\x1f\x7f]+(/[^/\\\x00-\x1f\x7f]+)*$",
+        rf"^{NAME}(/{NAME})*$",
         max_length=validation.FILE_PATH_MAX_BYTES,
-        description="A relative path in the version folder; / separates subfolders.",
+        description="A relative path in the version folder; / separates subfolders. At most "
+        f"{validation.FILE_PATH_MAX_BYTES} bytes, each name at most "
+        f"{validation.SEGMENT_MAX_BYTES}.",
     ),
     "not": {"pattern": r"(^|/)\.\.?(/|$)"},
 }

@@ -43,11 +43,11 @@ def test_the_schema_documents_real_statuses_bodies_and_errors(client):
         "paths"
     ]
     create, delete = paths["/tenants"]["post"], paths["/tenants/{tenant}/endpoints"]["delete"]
-    assert set(create["responses"]) == {"201", "400", "401", "403", "409", "415"}
+    assert set(create["responses"]) == {"201", "400", "401", "403", "409", "413", "415"}
     # A DELETE answers 200 with a body, and takes one.
     assert "204" not in delete["responses"]
     assert delete["requestBody"]["required"]
-    assert set(delete["responses"]) == {"200", "400", "401", "403", "404", "415"}
+    assert set(delete["responses"]) == {"200", "400", "401", "403", "404", "413", "415"}
     lists = paths["/tenants/{tenant}/models"]["get"]
     assert {p["name"] for p in lists["parameters"]} >= {"page", "page_size"}
 
