@@ -20,11 +20,12 @@ DNS_NAME = re.compile(
     r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$"
 )
 MAX_REPLICAS = 2**31 - 1  # Kubernetes replica counts are int32
+VERSION_POLICY_MAX = 500  # the length of Endpoint.version_policy
 
 _LATEST = re.compile(r"^\{\s*latest\s*\{\s*\}\s*\}$")
 _ALL = re.compile(r"^\{\s*all\s*\{\s*\}\s*\}$")
-_SPECIFIC = re.compile(r"^\{\s*specific\s*\{((?:\s*versions\s*:\s*\d+)+)\s*\}\s*\}$")
-_VERSION = re.compile(r"versions\s*:\s*(\d+)")
+_SPECIFIC = re.compile(r"^\{\s*specific\s*\{((?:\s*versions\s*:\s*[0-9]+)+)\s*\}\s*\}$")
+_VERSION = re.compile(r"versions\s*:\s*([0-9]+)")
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,13 @@ def parse_version_policy(value):
 
 
 def validate_version_policy(value):
-    return parse_version_policy(value).text
+    text = parse_version_policy(value).text
+    if len(text) > VERSION_POLICY_MAX:
+        raise ValidationError(
+            f"modelVersionPolicy may be at most {VERSION_POLICY_MAX} characters once written "
+            f"as {{specific {{versions: 1 versions: 2}}}}; this one is {len(text)}."
+        )
+    return text
 
 
 def validate_endpoint_name(name):
@@ -91,7 +98,7 @@ def validate_endpoint_name(name):
             f"An endpoint name may be at most {ENDPOINT_NAME_MAX} characters long; "
             f"{name!r} has {len(name)}."
         )
-    if not ENDPOINT_NAME.match(name):
+    if not ENDPOINT_NAME.fullmatch(name):
         raise ValidationError(
             "An endpoint name may contain only lowercase letters, digits and hyphens, must start "
             "with a letter and end with a letter or digit."
@@ -102,7 +109,7 @@ def validate_endpoint_name(name):
 def validate_model_name(name):
     if not isinstance(name, str) or not name:
         raise ValidationError("A model name is required.")
-    if not MODEL_NAME.match(name):
+    if not MODEL_NAME.fullmatch(name):
         raise ValidationError(
             "A model name is 1 to 63 letters, digits, dots, underscores or hyphens, starting and "
             f"ending with a letter or digit; {name!r} is not."
@@ -115,7 +122,7 @@ def validate_subject_name(name):
         raise ValidationError(
             "subjectName is required: the common name of the client certificates to accept."
         )
-    if not DNS_NAME.match(name.lower()):
+    if not DNS_NAME.fullmatch(name.lower()):
         raise ValidationError(
             f"subjectName must be a DNS name such as client or client.example.com; {name!r} is not."
         )
@@ -147,7 +154,7 @@ def validate_resources(resources):
             continue
         clean[section] = {}
         for name, quantity in values.items():
-            if not isinstance(name, str) or not RESOURCE_NAME.match(name):
+            if not isinstance(name, str) or not RESOURCE_NAME.fullmatch(name):
                 errors[f"{section}.{name}"] = (
                     "Not a resource name; use cpu, memory, ephemeral-storage or <vendor>/<device>."
                 )

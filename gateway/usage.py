@@ -275,7 +275,10 @@ def _instant(params, name, default):
     raw = params.get(name)
     if raw is None:
         return default
-    value = parse_datetime(raw.replace(" ", "+"))  # a "+" in a query string arrives as a space
+    try:
+        value = parse_datetime(raw.replace(" ", "+"))  # a "+" in a query string arrives as a space
+    except ValueError:  # well formed, but no such time (February 30th)
+        value = None
     if value is None:
         raise Invalid(
             GatewayErrorCode.INVALID_TIME,
@@ -297,7 +300,16 @@ def query_usage(tenant, params):
             fields={"granularity": ["Unknown granularity."]},
         )
     until = _instant(params, "until", timezone.now())
-    since = _instant(params, "since", until - timedelta(days=1))
+    since = _instant(params, "since", None)
+    if since is None:
+        try:
+            since = until - timedelta(days=1)
+        except OverflowError:  # until is on the first day of year 1
+            raise Invalid(
+                GatewayErrorCode.INVALID_TIME,
+                "until: give a later time, or give since too.",
+                fields={"until": ["Too early."]},
+            ) from None
     if since >= until:
         raise Invalid(GatewayErrorCode.INVALID_RANGE, "since must be earlier than until.")
     if until - since > MAX_RANGE[granularity]:
@@ -311,6 +323,8 @@ def query_usage(tenant, params):
         math.ceil(since.timestamp() / 60), math.ceil(until.timestamp() / 60)
     )
     rows = UsageMinute.objects.filter(tenant=tenant, minute__gte=since, minute__lt=until, **wanted)
+    if any("\x00" in value for value in wanted.values()):
+        rows = rows.none()  # a name with NUL names nothing (and PostgreSQL refuses it)
     if replaces:  # Redis holds those minutes' complete totals: the rows are older copies
         rows = rows.exclude(minute__in=[_minute_start(minute) for minute in live])
     unflushed = _live_rows(live, tenant.name, wanted)

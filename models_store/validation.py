@@ -27,7 +27,7 @@ def model_name(value):
             "modelName is required.",
             fields={"modelName": []},
         )
-    if not MODEL_NAME.match(value) or ".." in value:
+    if not MODEL_NAME.fullmatch(value) or ".." in value:
         raise Invalid(
             ModelStoreErrorCode.INVALID_MODEL_NAME,
             "modelName must be 1 to 100 letters, digits, dots, hyphens or underscores, starting "

@@ -56,7 +56,8 @@ def get_tenant(user, name, role=Role.VIEWER, queryset=None):
     visible = (queryset if queryset is not None else Tenant.objects).filter(
         pk__in=tenants_for(user).values("pk"), name=name
     )
-    tenant = visible.first()
+    # A name with NUL names nothing (and PostgreSQL refuses NUL in a query).
+    tenant = visible.first() if "\x00" not in name else None
     if tenant is None:
         raise NotFound(TenantErrorCode.TENANT_NOT_FOUND, f"There is no tenant called {name!r}.")
     if role != Role.VIEWER and not tenants_for(user, role).filter(pk=tenant.pk).exists():

@@ -34,7 +34,7 @@ def validate_tenant_name(name):
             f"A tenant name must be 3 to {TENANT_NAME_MAX} characters long; "
             f"{name!r} has {len(name)}."
         )
-    if not DNS_LABEL.match(name):
+    if not DNS_LABEL.fullmatch(name):
         raise ValidationError(
             "A tenant name may contain only lowercase letters, digits and hyphens, and must start "
             "and end with a letter or digit."
@@ -63,6 +63,8 @@ def validate_scope(scope):
         raise ValidationError(
             "The scope must be a group name of at most 200 characters, without spaces."
         )
+    if "\x00" in scope:  # PostgreSQL stores no NUL
+        raise ValidationError("The scope must not contain NUL characters.")
     return scope.strip()
 
 
@@ -73,6 +75,8 @@ def validate_group(group):
         raise ValidationError(
             "group must be a group name of at most 200 characters, without spaces."
         )
+    if "\x00" in group:  # PostgreSQL stores no NUL
+        raise ValidationError("group must not contain NUL characters.")
     return group.strip()
 
 
@@ -104,7 +108,7 @@ def validate_quota(quota):
                 )
             else:
                 clean[key] = value
-        elif GPU_QUOTA.match(key):
+        elif GPU_QUOTA.fullmatch(key):
             if not (is_quantity(value) and quantity_value(value) == int(quantity_value(value))):
                 errors[key] = f'{key} must be a whole number of devices such as "1".'
             else:

@@ -2,6 +2,7 @@
 
 import re
 
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from applications.services import DEFAULT_GRACE_SECONDS, MAX_GRACE_SECONDS
@@ -21,21 +22,22 @@ def _limit(help_text):
     )
 
 
+PLAN_NAME_RULE = (
+    "A plan name is 1 to 50 lowercase letters, digits and hyphens, starting and ending with a "
+    "letter or digit."
+)
+
+
 class PlanSerializer(serializers.Serializer):
-    name = serializers.CharField(help_text="Lowercase letters, digits and hyphens (a slug).")
+    name = serializers.CharField(
+        validators=[RegexValidator(PLAN_NAME, PLAN_NAME_RULE)],
+        help_text="Lowercase letters, digits and hyphens (a slug).",
+    )
     description = serializers.CharField(required=False, allow_blank=True, default="")
     requestsPerMinute = _limit("Calls in any 60 seconds; null: unlimited.")
     requestsPerDay = _limit("Calls per UTC day; null: unlimited.")
     concurrentRequests = _limit("Calls in progress at once; null: unlimited.")
     tokensPerMinute = _limit("Tokens (usage.total_tokens) per UTC minute; null: unlimited.")
-
-    def validate_name(self, value):
-        if not PLAN_NAME.match(value):
-            raise serializers.ValidationError(
-                "A plan name is 1 to 50 lowercase letters, digits and hyphens, starting and "
-                "ending with a letter or digit."
-            )
-        return value
 
 
 def plan_item(plan):
@@ -50,7 +52,10 @@ def plan_item(plan):
 
 
 class ApplicationCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(help_text="DNS-1123 label, 1 to 63 characters.")
+    name = serializers.CharField(
+        validators=[RegexValidator(APPLICATION_NAME, APPLICATION_NAME_RULE)],
+        help_text="DNS-1123 label, 1 to 63 characters.",
+    )
     plan = serializers.CharField(help_text="A plan name (GET /plans).")
     endpoints = serializers.ListField(
         child=serializers.CharField(), allow_empty=False, help_text="Endpoints it may call."
@@ -61,11 +66,6 @@ class ApplicationCreateSerializer(serializers.Serializer):
         required=False,
         help_text="Key lifetime; default: none.",
     )
-
-    def validate_name(self, value):
-        if not APPLICATION_NAME.match(value):
-            raise serializers.ValidationError(APPLICATION_NAME_RULE)
-        return value
 
 
 class RotateSerializer(serializers.Serializer):
@@ -82,6 +82,53 @@ class RotateSerializer(serializers.Serializer):
 
 class ApplicationDeleteSerializer(serializers.Serializer):
     name = serializers.CharField()
+
+
+# --- what the API answers -------------------------------------------------------------------
+
+
+class ApplicationCreatedSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    plan = serializers.CharField()
+    endpoints = serializers.ListField(child=serializers.CharField())
+    key = serializers.CharField(help_text="The API key (mpk_…), shown this once.")
+
+
+class ApplicationNameSerializer(serializers.Serializer):
+    name = serializers.CharField()
+
+
+class NewKeySerializer(serializers.Serializer):
+    name = serializers.CharField()
+    key = serializers.CharField(help_text="The new API key (mpk_…), shown this once.")
+
+
+class RevokedSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    revokedKeys = serializers.IntegerField(min_value=0)
+
+
+class PlanItemSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    description = serializers.CharField(allow_blank=True)
+    requestsPerMinute = serializers.IntegerField(allow_null=True)
+    requestsPerDay = serializers.IntegerField(allow_null=True)
+    concurrentRequests = serializers.IntegerField(allow_null=True)
+    tokensPerMinute = serializers.IntegerField(allow_null=True)
+
+
+class KeyItemSerializer(serializers.Serializer):
+    prefix = serializers.CharField()
+    createdAt = serializers.DateTimeField()
+    expiresAt = serializers.DateTimeField(allow_null=True)
+
+
+class ApplicationItemSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    plan = serializers.CharField()
+    endpoints = serializers.ListField(child=serializers.CharField())
+    keys = KeyItemSerializer(many=True)
+    createdAt = serializers.DateTimeField()
 
 
 def _time(value):

@@ -1,13 +1,18 @@
 """Plans (platform-wide) and a tenant's applications with their API keys."""
 
 from django.db.models import Prefetch
-from drf_spectacular.utils import extend_schema
 
 from applications import services
 from applications.api.serializers import (
+    ApplicationCreatedSerializer,
     ApplicationCreateSerializer,
     ApplicationDeleteSerializer,
+    ApplicationItemSerializer,
+    ApplicationNameSerializer,
+    NewKeySerializer,
+    PlanItemSerializer,
     PlanSerializer,
+    RevokedSerializer,
     RotateSerializer,
     application_item,
     plan_item,
@@ -15,6 +20,7 @@ from applications.api.serializers import (
 from applications.errors import ApplicationErrorCode
 from applications.models import ApiKey, Application, Plan
 from core.api.envelope import envelope
+from core.api.schema import answers, answers_page
 from core.api.views import ApiView
 from core.errors import CoreErrorCode, Forbidden, NotFound
 from tenants.access import is_platform_admin
@@ -23,11 +29,19 @@ from tenants.models import Role
 
 
 class PlansView(ApiView):
-    @extend_schema(summary="List the plans applications can have")
+    @answers_page(
+        "plans", PlanItemSerializer(), name="Plans", summary="List the plans applications can have"
+    )
     def get(self, request):
         return self.paginate("plans", Plan.objects.order_by("name"), plan_item)
 
-    @extend_schema(summary="Create a plan (platform admins)", request=PlanSerializer)
+    @answers(
+        "CREATED",
+        PlanItemSerializer,
+        errors=(400, 403, 409),
+        summary="Create a plan (platform admins)",
+        request=PlanSerializer,
+    )
     def post(self, request):
         if not is_platform_admin(request.user):
             raise Forbidden(
@@ -58,7 +72,10 @@ def applications_with_keys(tenant):
 
 
 def get_application(tenant, name):
-    application = applications_with_keys(tenant).filter(name=name).first()
+    # A name with NUL names nothing (and PostgreSQL refuses NUL in a query).
+    application = (
+        None if "\x00" in name else applications_with_keys(tenant).filter(name=name).first()
+    )
     if application is None:
         raise NotFound(
             ApplicationErrorCode.APPLICATION_NOT_FOUND,
@@ -72,13 +89,21 @@ class ApplicationsView(TenantScopedView):
 
     required_roles = {"POST": Role.ADMIN, "DELETE": Role.ADMIN}
 
-    @extend_schema(summary="List the tenant's applications (key prefixes, never keys)")
+    @answers_page(
+        "applications",
+        ApplicationItemSerializer(),
+        name="Applications",
+        summary="List the tenant's applications (key prefixes, never keys)",
+    )
     def get(self, request, tenant):
         return self.paginate(
             "applications", applications_with_keys(self.tenant(tenant)), application_item
         )
 
-    @extend_schema(
+    @answers(
+        "CREATED",
+        ApplicationCreatedSerializer,
+        errors=(400, 403, 404, 409),
         summary="Create an application and its API key, shown once (tenant admins)",
         request=ApplicationCreateSerializer,
     )
@@ -103,7 +128,10 @@ class ApplicationsView(TenantScopedView):
             },
         )
 
-    @extend_schema(
+    @answers(
+        "DELETED",
+        ApplicationNameSerializer,
+        errors=(400, 403, 404),
         summary="Delete an application and its keys (tenant admins)",
         request=ApplicationDeleteSerializer,
     )
@@ -115,7 +143,12 @@ class ApplicationsView(TenantScopedView):
 
 
 class ApplicationDetailView(TenantScopedView):
-    @extend_schema(summary="An application: plan, endpoints, the keys in use")
+    @answers(
+        "OK",
+        ApplicationItemSerializer,
+        errors=(404,),
+        summary="An application: plan, endpoints, the keys in use",
+    )
     def get(self, request, tenant, application):
         return envelope("OK", application_item(get_application(self.tenant(tenant), application)))
 
@@ -123,7 +156,10 @@ class ApplicationDetailView(TenantScopedView):
 class ApplicationRotateView(TenantScopedView):
     required_roles = {"POST": Role.ADMIN}
 
-    @extend_schema(
+    @answers(
+        "CREATED",
+        NewKeySerializer,
+        errors=(400, 403, 404, 409),
         summary="Issue a new key, shown once; the old keys stop after a grace period (admins)",
         request=RotateSerializer,
     )
@@ -141,7 +177,13 @@ class ApplicationRotateView(TenantScopedView):
 class ApplicationRevokeView(TenantScopedView):
     required_roles = {"POST": Role.ADMIN}
 
-    @extend_schema(summary="Revoke every key of an application now (tenant admins)", request=None)
+    @answers(
+        "OK",
+        RevokedSerializer,
+        errors=(403, 404),
+        summary="Revoke every key of an application now (tenant admins)",
+        request=None,
+    )
     def post(self, request, tenant, application):
         application = get_application(self.tenant(tenant), application)
         revoked = services.revoke_keys(application)

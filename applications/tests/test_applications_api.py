@@ -380,3 +380,10 @@ def test_the_admin_site_refuses_a_name_the_api_would(team, client, make_user):
     assert response.status_code == 200
     assert "An application name is 1 to 63 lowercase letters" in response.content.decode()
     assert not Application.objects.exists()
+
+
+def test_an_application_name_with_a_nul_character_is_not_found(team):
+    # PostgreSQL refuses NUL in a query, which was a 500.
+    response = team["admin"].get("/tenants/demo/applications/scorer%00")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "application_not_found"

@@ -4,18 +4,6 @@ from rest_framework.views import APIView
 from core.errors import CoreErrorCode, Invalid
 
 
-def refuse_unknown_fields(data, known):
-    if not isinstance(data, dict):
-        raise Invalid(CoreErrorCode.MALFORMED_REQUEST, "The request body must be a JSON object.")
-    unknown = sorted(set(data) - set(known))
-    if unknown:
-        raise Invalid(
-            CoreErrorCode.UNKNOWN_FIELD,
-            f"Unknown field {unknown[0]!r}; expected some of: {', '.join(sorted(known))}.",
-            fields={name: ["Unknown field."] for name in unknown},
-        )
-
-
 class ApiView(APIView):
     """Base for the management API views: envelope errors, strict bodies, paginated lists."""
 

@@ -200,6 +200,16 @@ def test_reference_delete_marks_the_endpoint_for_deletion(editor_api, make_endpo
     assert patched.json()["error"]["code"] == "endpoint_deleting"
 
 
+def test_deleting_an_endpoint_named_with_a_nul_character_is_a_404(editor_api, make_endpoint):
+    # Found by schemathesis: PostgreSQL refuses NUL in a query, which was a 500.
+    make_endpoint("endpoint")
+    response = editor_api.delete(
+        "/tenants/test/endpoints", {"endpointName": "endpoint\x00"}, format="json"
+    )
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "endpoint_not_found"
+
+
 def test_reference_servings_list_and_detail(editor_api):
     response = editor_api.get("/servings")
     assert response.json() == {
@@ -246,6 +256,13 @@ def test_reference_servings_list_and_detail(editor_api):
         ({"replicas": -1}, "replicas"),
         ({"replicas": "2"}, "replicas"),
         ({"replicas": True}, "replicas"),
+        # Python's $ matches before a final newline and \d matches any script's digits.
+        ({"endpointName": "endpoint\n"}, "endpointName"),
+        ({"modelName": "resnet\n"}, "modelName"),
+        ({"subjectName": "client\n"}, "subjectName"),
+        ({"resources": {"requests": {"cpu\n": "1"}}}, "resources"),
+        ({"resources": {"requests": {"cpu": "1\n"}}}, "resources"),
+        ({"modelVersionPolicy": "{specific {versions: \u0661}}"}, "modelVersionPolicy"),
     ],
 )
 def test_it_rejects_invalid_fields(editor_api, changes, field):
@@ -276,6 +293,13 @@ def test_it_rejects_an_unknown_serving_template(editor_api):
     error = response.json()["error"]
     assert error["code"] == "unknown_serving"
     assert "tf-serving" in error["message"]
+
+
+def test_a_serving_name_with_a_nul_character_is_an_unknown_serving_template(editor_api):
+    # Found by schemathesis: PostgreSQL refuses NUL in a query, which was a 500.
+    response = create(editor_api, servingName="tf-serving\x00")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "unknown_serving"
 
 
 @pytest.mark.parametrize(
@@ -400,3 +424,23 @@ def test_anonymous_requests_are_refused(client, tenant):
     response = client.get("/tenants/test/endpoints")
     assert response.status_code in (401, 403)
     assert client.get("/servings").status_code in (401, 403)
+
+
+def test_a_serving_template_name_with_a_nul_character_is_not_found(editor_api):
+    # PostgreSQL refuses NUL in a query, which was a 500.
+    response = editor_api.get("/servings/tf-serving%00")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "serving_not_found"
+
+
+def test_a_version_policy_longer_than_what_is_stored_is_a_400(editor_api, make_endpoint):
+    # It was a 500: the policy column holds 500 characters.
+    make_endpoint("endpoint")
+    versions = " ".join(f"versions: {number}" for number in range(1, 80))
+    response = editor_api.patch(
+        "/tenants/test/endpoints/endpoint",
+        {"modelVersionPolicy": f"{{specific {{{versions}}}}}"},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "modelVersionPolicy" in response.json()["error"]["fields"]

@@ -4,12 +4,28 @@ import csv
 import io
 
 from django.http import HttpResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 
 from core.api.envelope import envelope
+from core.api.schema import answers
 from gateway.usage import GRANULARITY_SECONDS, query_usage
 from tenants.api.views import TenantScopedView
+
+
+class UsagePeriodSerializer(serializers.Serializer):
+    time = serializers.DateTimeField(help_text="The period's start.")
+    requests = serializers.IntegerField(min_value=0)
+    errors = serializers.IntegerField(min_value=0)
+    p50_ms = serializers.FloatField(allow_null=True, help_text="null when there were no calls.")
+    p99_ms = serializers.FloatField(allow_null=True)
+    tokens = serializers.IntegerField(min_value=0)
+
+
+class UsageSerializer(serializers.Serializer):
+    series = UsagePeriodSerializer(many=True, help_text="Periods with calls, oldest first.")
 
 
 class UsageView(TenantScopedView):
@@ -21,7 +37,10 @@ class UsageView(TenantScopedView):
             return JSONRenderer(), JSONRenderer.media_type
         return super().perform_content_negotiation(request, force)
 
-    @extend_schema(
+    @answers(
+        "OK",
+        UsageSerializer,
+        errors=(400, 404),
         summary="Requests, errors, latency percentiles and tokens over time (JSON or CSV)",
         parameters=[
             OpenApiParameter("application", str, description="Only this application's calls."),
@@ -31,6 +50,12 @@ class UsageView(TenantScopedView):
             OpenApiParameter("granularity", str, enum=list(GRANULARITY_SECONDS)),
             OpenApiParameter("format", str, enum=["json", "csv"]),
         ],
+        responses={
+            (200, "text/csv"): OpenApiResponse(
+                OpenApiTypes.STR,
+                description="format=csv: time,requests,errors,p50_ms,p99_ms,tokens",
+            )
+        },
     )
     def get(self, request, tenant):
         tenant = self.tenant(tenant)

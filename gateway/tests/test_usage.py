@@ -147,3 +147,24 @@ def test_percentiles_come_from_the_buckets():
     assert percentile_ms([0] * 10, 0.5) is None
     assert percentile_ms([10] + [0] * 9, 0.5) == 2.5
     assert percentile_ms([0] * 9 + [4], 0.99) == 2500.0
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "since=2026-02-30T00:00:00Z",  # well formed, but no such day
+        "until=0001-01-01T00:00:00Z",  # a day before it is before year 1
+    ],
+)
+def test_a_time_that_is_no_time_is_a_400(admin_api, tenant, query):
+    # Both were a 500.
+    response = admin_api.get(f"/tenants/demo/usage?{query}")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] in ("invalid_time", "invalid_range")
+
+
+def test_a_filter_with_a_nul_character_matches_nothing(admin_api, tenant):
+    # PostgreSQL refuses NUL in a query, which was a 500.
+    response = admin_api.get("/tenants/demo/usage?application=a%00&endpoint=e%00")
+    assert response.status_code == 200
+    assert response.json()["data"] == {"series": []}

@@ -9,11 +9,12 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.http import HttpResponseRedirect
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 
 from core.api.envelope import envelope
+from core.api.schema import answers, error_responses
 from core.api.views import ApiView
 from core.errors import BadGateway, Forbidden, Invalid, NotFound, Unavailable
 from identity import provider
@@ -40,6 +41,30 @@ def cli_redirect_uri(request):
     return settings.OIDC_CLI_REDIRECT_URI or request.build_absolute_uri(callback)
 
 
+class LoginCodeSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    state = serializers.CharField(allow_blank=True)
+
+
+class TokensSerializer(serializers.Serializer):
+    id_token = serializers.CharField()
+    refresh_token = serializers.CharField(allow_null=True)
+    expires_in = serializers.IntegerField(allow_null=True)
+    token_type = serializers.ChoiceField(choices=["Bearer"])
+    username = serializers.CharField()
+
+
+class TokenRequestSerializer(serializers.Serializer):
+    code = serializers.CharField(required=False, max_length=4096)
+    redirect_uri = serializers.URLField(required=False)
+    refresh_token = serializers.CharField(required=False, max_length=8192)
+
+    def validate(self, attrs):
+        if bool(attrs.get("code")) == bool(attrs.get("refresh_token")):
+            raise serializers.ValidationError("Send either a code or a refresh_token.")
+        return attrs
+
+
 class PublicView(ApiView):
     authentication_classes = []
     permission_classes = [AllowAny]
@@ -48,9 +73,18 @@ class PublicView(ApiView):
 class AuthenticateView(PublicView):
     @extend_schema(
         summary="Log in: redirects to the identity provider's login page",
-        description="Optional query parameters: redirect_uri (registered with the provider; "
-        "default /authenticate/callback) and state (echoed back with the code).",
-        responses={302: None},
+        parameters=[
+            OpenApiParameter(
+                "redirect_uri",
+                str,
+                description="Registered with the provider; default /authenticate/callback.",
+            ),
+            OpenApiParameter("state", str, description="Echoed back with the code."),
+        ],
+        responses={
+            302: OpenApiResponse(description="To the provider's login page."),
+            **error_responses(404, 503),
+        },
     )
     def get(self, request):
         _require_oidc()
@@ -69,7 +103,19 @@ class AuthenticateView(PublicView):
 
 
 class AuthenticateCallbackView(PublicView):
-    @extend_schema(summary="Where the provider returns the browser: shows the code for the CLI")
+    @answers(
+        "OK",
+        LoginCodeSerializer,
+        errors=(400, 404),
+        signed_in=False,
+        summary="Where the provider returns the browser: shows the code for the CLI",
+        parameters=[
+            OpenApiParameter("code", str),
+            OpenApiParameter("state", str),
+            OpenApiParameter("error", str),
+            OpenApiParameter("error_description", str),
+        ],
+    )
     def get(self, request):
         _require_oidc()
         if "error" in request.query_params:
@@ -87,26 +133,18 @@ class AuthenticateCallbackView(PublicView):
         return envelope("OK", {"code": code, "state": request.query_params.get("state", "")})
 
 
-class TokenRequestSerializer(serializers.Serializer):
-    code = serializers.CharField(required=False, max_length=4096)
-    redirect_uri = serializers.URLField(required=False)
-    refresh_token = serializers.CharField(required=False, max_length=8192)
-
-    def validate(self, attrs):
-        if bool(attrs.get("code")) == bool(attrs.get("refresh_token")):
-            raise serializers.ValidationError("Send either a code or a refresh_token.")
-        return attrs
-
-
 class AuthenticateTokenView(PublicView):
-    @extend_schema(
+    @answers(
+        "OK",
+        TokensSerializer,
+        errors=(400, 403, 404, 502, 503),
+        signed_in=False,
         summary="Trade a login code or a refresh token for an ID token",
         request=TokenRequestSerializer,
     )
     def post(self, request):
         _require_oidc()
         data = self.body(TokenRequestSerializer)
-        data = data
         if data.get("code"):
             form = {
                 "grant_type": "authorization_code",

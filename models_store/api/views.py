@@ -1,5 +1,5 @@
-"""The model store API. Views check who may do what (tenants.access), read the request and call
-models_store.services; upload bodies are streamed, never parsed or read whole."""
+"""The model store API. Views check who may do what (TenantScopedView), read the request and
+call models_store.services; upload bodies are streamed, never parsed or read whole."""
 
 import io
 
@@ -11,27 +11,40 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from core.api.envelope import envelope
-from core.api.views import ApiView, refuse_unknown_fields
-from core.errors import CoreErrorCode, Forbidden, Invalid, LengthRequired, NotFound
+from core.api.fields import integer
+from core.api.schema import answers, answers_page, error_responses
+from core.api.views import ApiView
+from core.errors import CoreErrorCode, Forbidden, LengthRequired, NotFound
 from models_store import archives, deletion, uploads, validation
 from models_store.api.serializers import (
+    FILE_PATH,
+    MODEL_NAME,
+    PART_NUMBER,
+    UPLOAD_ID,
+    AbortedUploadSerializer,
+    ArchiveUploadedSerializer,
+    DownloadUrlSerializer,
+    ETagSerializer,
+    ModelFileSerializer,
+    ModelPathSerializer,
     ModelVersionSerializer,
-    UploadAbortSerializer,
+    PresignedPartsSerializer,
     UploadDoneSerializer,
+    UploadIdSerializer,
     UploadPresignSerializer,
+    UploadSerializer,
     UploadStartSerializer,
     model_file_item,
 )
 from models_store.errors import ModelStoreErrorCode
 from models_store.models import ModelFile, MultipartUpload, VersionState
-from tenants.access import get_tenant
-from tenants.models import Role
+from tenants.api.views import TenantScopedView
 from workers.storage import get_object_store, signed_urls
 from workers.storage.filesystem import FilesystemObjectStore
 
-MODEL_FIELDS = ("modelName", "modelVersion")
-FILE_FIELDS = (*MODEL_FIELDS, "fileName")
-UPLOAD_FIELDS = (*FILE_FIELDS, "uploadId")
+# Storage unreachable (503) or refusing (502), for the calls that reach it.
+STORAGE_ERRORS = (502, 503)
+RAW_BODY = {"application/octet-stream": OpenApiTypes.BINARY}
 
 
 def content_length(request):
@@ -51,45 +64,57 @@ def body_stream(request):
     return request.stream or io.BytesIO()
 
 
-class ModelApiView(ApiView):
-    def fields(self, known):
-        refuse_unknown_fields(self.request.data, known)
-        return self.request.data
+def _query(name, schema, required=True):
+    return OpenApiParameter(name, schema, required=required)
 
-    @staticmethod
-    def model_and_version(source):
+
+# The query parameters of the raw-body calls, checked by the same functions as the bodies.
+MODEL_QUERY = [
+    _query("modelName", MODEL_NAME),
+    _query("modelVersion", integer(1, validation.MAX_VERSION)),
+]
+FILE_QUERY = [*MODEL_QUERY, _query("fileName", FILE_PATH)]
+OVERWRITE_QUERY = _query(
+    "overwrite", {"enum": ["", "true", "false", "1", "0", "yes", "no"]}, required=False
+)
+
+
+class ModelApiView(TenantScopedView):
+    def model_and_version(self, source):
         return (
             validation.model_name(source.get("modelName")),
             validation.model_version(source.get("modelVersion")),
         )
 
     def target(self, source):
+        """(name, version, path) from the query string."""
         name, version = self.model_and_version(source)
         return name, version, validation.file_path(source.get("fileName"))
 
-    def upload(self, tenant, source):
-        name, version, path = self.target(source)
+    @staticmethod
+    def upload(tenant, data):
+        """The upload in progress that a validated body or query names (404 if none)."""
         return uploads.find_upload(
             tenant=tenant,
-            name=name,
-            version=version,
-            path=path,
-            upload_id=validation.upload_id(source.get("uploadId")),
+            name=data["modelName"],
+            version=data["modelVersion"],
+            path=data["fileName"],
+            upload_id=data["uploadId"],
         )
 
-    def overwrite(self, body=None):
-        query = self.request.query_params.get("overwrite")
-        return validation.overwrite_flag(query) or validation.overwrite_flag(
-            (body or {}).get("overwrite")
-        )
+    def overwrite_query(self):
+        return validation.overwrite_flag(self.request.query_params.get("overwrite"))
 
 
 class ModelsView(ModelApiView):
-    @extend_schema(
-        responses=OpenApiTypes.OBJECT, summary="List the tenant's model files (one entry per file)"
+    @answers_page(
+        "models",
+        ModelFileSerializer(),
+        name="ModelFiles",
+        summary="List the tenant's model files (one entry per file)",
     )
     def get(self, request, tenant):
-        tenant = get_tenant(request.user, tenant)
+        tenant = self.tenant(tenant)
         files = (
             ModelFile.objects.filter(model_version__tenant=tenant)
             .exclude(model_version__state=VersionState.DELETING)
@@ -98,35 +123,43 @@ class ModelsView(ModelApiView):
         )
         return self.paginate("models", files, model_file_item)
 
-    @extend_schema(
-        responses=OpenApiTypes.OBJECT,
+    @answers(
+        "DELETED",
+        ModelPathSerializer,
+        errors=(400, 403, 404, 409),
         summary="Delete a model version",
         request=ModelVersionSerializer,
     )
     def delete(self, request, tenant):
-        tenant = get_tenant(request.user, tenant, Role.EDITOR)
-        name, version = self.model_and_version(self.fields(MODEL_FIELDS))
-        path = deletion.request_version_deletion(tenant=tenant, name=name, version=version)
+        tenant = self.tenant(tenant)
+        data = self.body(ModelVersionSerializer)
+        path = deletion.request_version_deletion(
+            tenant=tenant, name=data["modelName"], version=data["modelVersion"]
+        )
         return envelope("DELETED", {"model_path": path})
 
 
 class UploadStartView(ModelApiView):
     @extend_schema(
-        responses=OpenApiTypes.OBJECT,
         summary="Start a multipart upload of one file; answers the bare {uploadId}",
+        description="The reference's upload clients read the bare object with a 200.",
+        parameters=[OVERWRITE_QUERY],
         request=UploadStartSerializer,
+        responses={
+            200: UploadIdSerializer,
+            **error_responses(400, 401, 403, 404, 409, 413, *STORAGE_ERRORS),
+        },
     )
     def post(self, request, tenant):
-        tenant = get_tenant(request.user, tenant, Role.EDITOR)
-        body = self.fields((*FILE_FIELDS, "overwrite"))
-        name, version, path = self.target(body)
+        tenant = self.tenant(tenant)
+        data = self.body(UploadStartSerializer)
         upload = uploads.start_upload(
             tenant=tenant,
             user=request.user,
-            name=name,
-            version=version,
-            path=path,
-            overwrite=self.overwrite(body),
+            name=data["modelName"],
+            version=data["modelVersion"],
+            path=data["fileName"],
+            overwrite=self.overwrite_query() or data["overwrite"],
         )
         # The reference answers with the bare object; its upload CLI reads it that way.
         return Response({"uploadId": upload.upload_id})
@@ -134,17 +167,27 @@ class UploadStartView(ModelApiView):
 
 class UploadPartView(ModelApiView):
     @extend_schema(
-        responses=OpenApiTypes.OBJECT,
         summary="Upload one part (the raw body); answers the bare {ETag}",
-        parameters=[
-            OpenApiParameter(name, str, required=True) for name in (*UPLOAD_FIELDS, "partNumber")
-        ],
-        request={"application/octet-stream": bytes},
+        description="The reference's upload clients read the bare object with a 200.",
+        parameters=[*FILE_QUERY, _query("uploadId", UPLOAD_ID), _query("partNumber", PART_NUMBER)],
+        request=RAW_BODY,
+        responses={
+            200: ETagSerializer,
+            **error_responses(400, 401, 403, 404, 409, 411, 413, *STORAGE_ERRORS),
+        },
     )
     def put(self, request, tenant):
-        tenant = get_tenant(request.user, tenant, Role.EDITOR)
-        upload = self.upload(tenant, request.query_params)
-        part_number = validation.part_number(request.query_params.get("partNumber"))
+        tenant = self.tenant(tenant)
+        query = request.query_params
+        name, version, path = self.target(query)
+        upload = uploads.find_upload(
+            tenant=tenant,
+            name=name,
+            version=version,
+            path=path,
+            upload_id=validation.upload_id(query.get("uploadId")),
+        )
+        part_number = validation.part_number(query.get("partNumber"))
         etag = uploads.receive_part(
             tenant=tenant,
             upload=upload,
@@ -156,52 +199,49 @@ class UploadPartView(ModelApiView):
 
 
 class UploadDoneView(ModelApiView):
-    @extend_schema(
-        responses=OpenApiTypes.OBJECT,
+    @answers(
+        "CREATED",
+        ModelFileSerializer,
+        errors=(400, 403, 404, 409, 413, *STORAGE_ERRORS),
         summary="Complete a multipart upload",
         request=UploadDoneSerializer,
     )
     def post(self, request, tenant):
-        tenant = get_tenant(request.user, tenant, Role.EDITOR)
-        body = self.fields((*UPLOAD_FIELDS, "parts"))
-        upload = self.upload(tenant, body)
-        parts = validation.parts_list(body.get("parts"))
-        file = uploads.complete_upload(tenant=tenant, upload=upload, parts=parts)
+        tenant = self.tenant(tenant)
+        data = self.body(UploadDoneSerializer)
+        upload = self.upload(tenant, data)
+        file = uploads.complete_upload(tenant=tenant, upload=upload, parts=data["parts"])
         return envelope("CREATED", model_file_item(file))
 
 
 class UploadAbortView(ModelApiView):
-    @extend_schema(
-        responses=OpenApiTypes.OBJECT,
+    @answers(
+        "DELETED",
+        AbortedUploadSerializer,
+        errors=(400, 403, 404, *STORAGE_ERRORS),
         summary="Abort a multipart upload",
-        request=UploadAbortSerializer,
+        request=UploadSerializer,
     )
     def post(self, request, tenant):
-        tenant = get_tenant(request.user, tenant, Role.EDITOR)
-        upload = self.upload(tenant, self.fields(UPLOAD_FIELDS))
+        tenant = self.tenant(tenant)
+        upload = self.upload(tenant, self.body(UploadSerializer))
         uploads.abort_upload(tenant=tenant, upload=upload)
         return envelope("DELETED", {"path": upload.key, "uploadId": upload.upload_id})
 
 
 class UploadPresignView(ModelApiView):
-    @extend_schema(
-        responses=OpenApiTypes.OBJECT,
+    @answers(
+        "OK",
+        PresignedPartsSerializer,
+        errors=(400, 403, 404, 413, *STORAGE_ERRORS),
         summary="Presigned URLs for parts of an upload (PUT each part's bytes to its URL)",
         request=UploadPresignSerializer,
     )
     def post(self, request, tenant):
-        tenant = get_tenant(request.user, tenant, Role.EDITOR)
-        body = self.fields((*UPLOAD_FIELDS, "partNumbers", "fileSize"))
-        upload = self.upload(tenant, body)
-        numbers = body.get("partNumbers")
-        if not isinstance(numbers, list) or not 1 <= len(numbers) <= 1000:
-            raise Invalid(
-                ModelStoreErrorCode.INVALID_PART_NUMBER,
-                "partNumbers must be a list of 1 to 1000 part numbers.",
-                fields={"partNumbers": ["Must be a list of 1 to 1000 part numbers."]},
-            )
-        numbers = [validation.part_number(number) for number in numbers]
-        uploads.check_declared_size(tenant=tenant, upload=upload, size=body.get("fileSize"))
+        tenant = self.tenant(tenant)
+        data = self.body(UploadPresignSerializer)
+        upload = self.upload(tenant, data)
+        uploads.check_declared_size(tenant=tenant, upload=upload, size=data["fileSize"])
         store = get_object_store()
         expires = settings.MODELPORT_PRESIGNED_URL_SECONDS
         base_url = request.build_absolute_uri("/").rstrip("/")
@@ -212,24 +252,22 @@ class UploadPresignView(ModelApiView):
                     tenant.bucket, upload.key, upload.upload_id, number, expires, base_url
                 ),
             }
-            for number in numbers
+            for number in data["partNumbers"]
         ]
         return envelope("OK", {"urls": urls, "method": "PUT", "expiresIn": expires})
 
 
 class UploadArchiveView(ModelApiView):
-    @extend_schema(
-        responses=OpenApiTypes.OBJECT,
+    @answers(
+        "CREATED",
+        ArchiveUploadedSerializer,
+        errors=(400, 403, 404, 409, 411, 413, *STORAGE_ERRORS),
         summary="Upload a whole version as one tar, tar.gz or zip archive (the raw body)",
-        parameters=[
-            OpenApiParameter("modelName", str, required=True),
-            OpenApiParameter("modelVersion", int, required=True),
-            OpenApiParameter("overwrite", bool),
-        ],
-        request={"application/octet-stream": bytes},
+        parameters=[*MODEL_QUERY, OVERWRITE_QUERY],
+        request=RAW_BODY,
     )
     def put(self, request, tenant):
-        tenant = get_tenant(request.user, tenant, Role.EDITOR)
+        tenant = self.tenant(tenant)
         name, version = self.model_and_version(request.query_params)
         model_version = archives.upload_archive(
             tenant=tenant,
@@ -238,7 +276,7 @@ class UploadArchiveView(ModelApiView):
             version=version,
             stream=body_stream(request),
             length=content_length(request),
-            overwrite=self.overwrite(),
+            overwrite=self.overwrite_query(),
         )
         files = model_version.files.order_by("path")
         return envelope(
@@ -251,13 +289,15 @@ class UploadArchiveView(ModelApiView):
 
 
 class DownloadView(ModelApiView):
-    @extend_schema(
-        responses=OpenApiTypes.OBJECT,
+    @answers(
+        "OK",
+        DownloadUrlSerializer,
+        errors=(400, 404),
         summary="A presigned URL to download one model file",
-        parameters=[OpenApiParameter(name, str, required=True) for name in FILE_FIELDS],
+        parameters=FILE_QUERY,
     )
     def get(self, request, tenant):
-        tenant = get_tenant(request.user, tenant)
+        tenant = self.tenant(tenant)
         name, version, path = self.target(request.query_params)
         exists = (
             ModelFile.objects.filter(

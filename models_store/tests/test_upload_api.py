@@ -216,7 +216,7 @@ def test_unsafe_file_names_are_a_400(editor_api, tenant, file_name):
     assert response.json()["error"]["code"] == "invalid_file_name"
 
 
-@pytest.mark.parametrize("model_name", ["..", "a/b", "", "-x", "x" * 101])
+@pytest.mark.parametrize("model_name", ["..", "a/b", "", "-x", "x" * 101, "m\n"])
 def test_unsafe_model_names_are_a_400(editor_api, tenant, model_name):
     response = start(editor_api, {"modelName": model_name, "modelVersion": 1, "fileName": "f"})
     assert response.status_code == 400

@@ -38,6 +38,20 @@ def test_the_openapi_schema_and_its_docs_page_are_served(client):
     assert b"swagger-ui" in docs.content
 
 
+def test_the_schema_documents_real_statuses_bodies_and_errors(client):
+    paths = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()[
+        "paths"
+    ]
+    create, delete = paths["/tenants"]["post"], paths["/tenants/{tenant}/endpoints"]["delete"]
+    assert set(create["responses"]) == {"201", "400", "401", "403", "409", "413", "415"}
+    # A DELETE answers 200 with a body, and takes one.
+    assert "204" not in delete["responses"]
+    assert delete["requestBody"]["required"]
+    assert set(delete["responses"]) == {"200", "400", "401", "403", "404", "413", "415"}
+    lists = paths["/tenants/{tenant}/models"]["get"]
+    assert {p["name"] for p in lists["parameters"]} >= {"page", "page_size"}
+
+
 def test_the_browsable_api_renders_for_a_browser(admin_api):
     response = admin_api.get("/tenants", HTTP_ACCEPT="text/html")
     assert response.status_code == 200

@@ -1,6 +1,7 @@
-from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
 
 from core.api.envelope import envelope
+from core.api.schema import answers, answers_page
 from core.api.views import ApiView
 from core.errors import CoreErrorCode, Forbidden, NotFound
 from tenants import services
@@ -13,9 +14,14 @@ from tenants.access import (
     user_groups,
 )
 from tenants.api.serializers import (
+    BindingItemSerializer,
     BindingSerializer,
+    GroupSerializer,
+    MeSerializer,
     TenantCreateSerializer,
     TenantDeleteSerializer,
+    TenantDetailSerializer,
+    TenantNameSerializer,
     TenantUpdateSerializer,
     UnbindSerializer,
     tenant_detail,
@@ -30,16 +36,23 @@ def require_platform_admin(user, action):
 
 
 class TenantsView(ApiView):
-    @extend_schema(summary="List the tenants you belong to (names)")
+    @answers_page(
+        "tenants", serializers.CharField(), name="Tenants", summary="List your tenants (names)"
+    )
     def get(self, request):
         tenants = tenants_for(request.user).order_by("name").only("name")
         return self.paginate("tenants", tenants, lambda tenant: tenant.name)
 
-    @extend_schema(summary="Create a tenant (platform admins)", request=TenantCreateSerializer)
+    @answers(
+        "CREATED",
+        TenantNameSerializer,
+        errors=(400, 403, 409),
+        summary="Create a tenant (platform admins)",
+        request=TenantCreateSerializer,
+    )
     def post(self, request):
         require_platform_admin(request.user, "create tenants")
         data = self.body(TenantCreateSerializer)
-        data = data
         tenant = services.create_tenant(
             name=data["name"],
             scope=data["scope"],
@@ -49,7 +62,13 @@ class TenantsView(ApiView):
         )
         return envelope("CREATED", {"name": tenant.name})
 
-    @extend_schema(summary="Delete a tenant (platform admins)", request=TenantDeleteSerializer)
+    @answers(
+        "DELETED",
+        TenantNameSerializer,
+        errors=(400, 403, 404),
+        summary="Delete a tenant (platform admins)",
+        request=TenantDeleteSerializer,
+    )
     def delete(self, request):
         require_platform_admin(request.user, "delete tenants")
         data = self.body(TenantDeleteSerializer)
@@ -69,17 +88,45 @@ def _detail_queryset():
     return Tenant.objects.select_related("created_by").prefetch_related("bindings")
 
 
-class TenantDetailView(ApiView):
-    # Methods for platform admins alone, whatever the caller's role in the tenant; the isolation
-    # test matrix reads the same attribute.
-    platform_admin_methods = ("PATCH",)
+class TenantScopedView(ApiView):
+    """Base for views under /tenants/<tenant>: `self.tenant(...)` is the tenant if the caller may
+    see it (else 404) and has the role this method needs (else 403). Viewers read, editors
+    change; `required_roles` ({"POST": Role.ADMIN, ...}) raises the bar per method, and
+    `platform_admin_methods` ({"PATCH": "change tenants"}) keeps a method for platform admins
+    (members who see the tenant get the 403). The isolation test matrix reads both attributes."""
 
-    @extend_schema(summary="A tenant: phase, message, quota, bindings")
+    required_roles = {}
+    platform_admin_methods = {}
+
+    def tenant(self, name, queryset=None):
+        method, user = self.request.method, self.request.user
+        if method in self.platform_admin_methods:
+            # A tenant the caller can't see is a 404, as for every tenant URL; only then the 403.
+            tenant = get_tenant(user, name, queryset=queryset)
+            require_platform_admin(user, self.platform_admin_methods[method])
+            return tenant
+        role = role_for_method(method, self.required_roles)
+        return get_tenant(user, name, role, queryset=queryset)
+
+
+class TenantDetailView(TenantScopedView):
+    # Methods for platform admins alone, whatever the caller's role in the tenant, with what they
+    # do (for the 403's sentence).
+    platform_admin_methods = {"PATCH": "change tenants"}
+
+    @answers(
+        "OK",
+        TenantDetailSerializer,
+        errors=(404,),
+        summary="A tenant: phase, message, quota, bindings",
+    )
     def get(self, request, tenant):
-        queryset = _detail_queryset()
-        return envelope("OK", tenant_detail(get_tenant(request.user, tenant, queryset=queryset)))
+        return envelope("OK", tenant_detail(self.tenant(tenant, queryset=_detail_queryset())))
 
-    @extend_schema(
+    @answers(
+        "PATCHED",
+        TenantDetailSerializer,
+        errors=(400, 403, 404, 409),
         summary="Change a tenant's quota or CA certificate (platform admins)",
         description=(
             "The quota replaces the whole quota object: keys left out are limits removed. An "
@@ -89,26 +136,11 @@ class TenantDetailView(ApiView):
         request=TenantUpdateSerializer,
     )
     def patch(self, request, tenant):
-        # A tenant the caller can't see is a 404, as for every tenant URL; only then the 403.
-        tenant = get_tenant(request.user, tenant)
-        require_platform_admin(request.user, "change tenants")
+        tenant = self.tenant(tenant)
         data = self.body(TenantUpdateSerializer)
         changes = {UPDATE_FIELDS[key]: value for key, value in data.items()}
         services.update_tenant(tenant, changes)
         return envelope("PATCHED", tenant_detail(_detail_queryset().get(pk=tenant.pk)))
-
-
-class TenantScopedView(ApiView):
-    """Base for views under /tenants/<tenant>/: `self.tenant(...)` is the tenant if the caller
-    may see it (else 404) and has the role this method needs (else 403). Viewers read, editors
-    change; `required_roles` ({"POST": Role.ADMIN, ...}) raises the bar per method. The isolation
-    test matrix reads the same attribute."""
-
-    required_roles = {}
-
-    def tenant(self, name, queryset=None):
-        role = role_for_method(self.request.method, self.required_roles)
-        return get_tenant(self.request.user, name, role, queryset=queryset)
 
 
 def _binding(binding):
@@ -121,13 +153,20 @@ class TenantBindingsView(TenantScopedView):
 
     required_roles = {"POST": Role.ADMIN, "DELETE": Role.ADMIN}
 
-    @extend_schema(summary="List the tenant's group bindings")
+    @answers_page(
+        "bindings", BindingItemSerializer(), name="Bindings", summary="List the tenant's bindings"
+    )
     def get(self, request, tenant):
         bindings = self.tenant(tenant).bindings.order_by("group")
         return self.paginate("bindings", bindings, _binding)
 
-    @extend_schema(
-        summary="Give a group a role in the tenant (tenant admins)", request=BindingSerializer
+    @answers(
+        ("CREATED", "PATCHED", "OK"),
+        BindingItemSerializer,
+        errors=(400, 403, 404, 409),
+        summary="Give a group a role in the tenant (tenant admins)",
+        description="CREATED (201) for a new binding, PATCHED for a new role, OK if unchanged.",
+        request=BindingSerializer,
     )
     def post(self, request, tenant):
         tenant = self.tenant(tenant)
@@ -136,8 +175,12 @@ class TenantBindingsView(TenantScopedView):
         word = {"created": "CREATED", "changed": "PATCHED", "unchanged": "OK"}[outcome]
         return envelope(word, _binding(binding))
 
-    @extend_schema(
-        summary="Take a group's role in the tenant away (tenant admins)", request=UnbindSerializer
+    @answers(
+        "DELETED",
+        GroupSerializer,
+        errors=(400, 403, 404, 409),
+        summary="Take a group's role in the tenant away (tenant admins)",
+        request=UnbindSerializer,
     )
     def delete(self, request, tenant):
         tenant = self.tenant(tenant)
@@ -152,7 +195,9 @@ class TenantBindingsView(TenantScopedView):
 
 
 class MeView(ApiView):
-    @extend_schema(summary="Who you are: groups, platform admin, your role in each tenant")
+    @answers(
+        "OK", MeSerializer, summary="Who you are: groups, platform admin, your role in each tenant"
+    )
     def get(self, request):
         user = request.user
         roles = roles_by_tenant(user)

@@ -194,3 +194,17 @@ def test_the_list_takes_a_constant_number_of_queries(
         body = tenant_admin.get("/tenants/team-a/bindings?page_size=100").json()
     assert len(body["data"]["bindings"]) == 100
     assert body["pagination"]["count"] == 123
+
+
+def test_a_group_with_a_nul_character_is_a_400(tenant_admin, tenant):
+    # PostgreSQL refuses NUL in a text column or a query, which was a 500.
+    for response in (
+        tenant_admin.post(
+            "/tenants/team-a/bindings", {"group": "g\x00", "role": "viewer"}, format="json"
+        ),
+        tenant_admin.delete("/tenants/team-a/bindings", {"group": "g\x00"}, format="json"),
+    ):
+        assert response.status_code == 400
+        assert response.json()["error"]["fields"] == {
+            "group": ["group must not contain NUL characters."]
+        }
