@@ -85,14 +85,14 @@ def create_endpoint(client, args):
     body = {
         "endpointName": args.endpoint,
         "modelName": args.model,
-        "servingName": args.serving,
-        "subjectName": args.subject,
         "resources": args.resources or {},
+        **given(
+            servingName=args.serving,
+            subjectName=args.subject,
+            modelVersionPolicy=args.policy,
+            replicas=args.replicas,
+        ),
     }
-    if args.policy:
-        body["modelVersionPolicy"] = args.policy
-    if args.replicas is not None:
-        body["replicas"] = args.replicas
     data = client.call("POST", f"/tenants/{q(args.tenant)}/endpoints", json=body)
     if args.json:
         return _settled(client, args, data)
@@ -169,8 +169,14 @@ def register(commands):
         TENANT,
         endpoint,
         (("--model",), {"required": True}),
-        (("--serving",), {"required": True, "help": "a template (modelport servings list)"}),
-        (("--subject",), {"required": True, "help": "the client certificates' subject (CN)"}),
+        (
+            ("--serving",),
+            {"help": "a template (modelport servings list); default: the platform's"},
+        ),
+        (
+            ("--subject",),
+            {"help": "the client certificates' subject (CN); default: <endpoint>.<tenant>"},
+        ),
         (("--policy",), {"help": "modelVersionPolicy, e.g. '{latest {}}'"}),
         (("--resources",), {**JSON_OPTION, "help": "JSON of requests/limits"}),
         (("--replicas",), {"type": int}),

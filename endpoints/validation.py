@@ -135,17 +135,35 @@ def validate_replicas(value):
     return value
 
 
+def nested_resources(resources):
+    """The reference's flat keys ("requests.cpu": "1", as its JSON schema, tests and CLI send
+    them) as Kubernetes's nesting ({"requests": {"cpu": "1"}}); nested keys as they are."""
+    nested = {}
+    for key, value in resources.items():
+        section, dot, name = key.partition(".") if isinstance(key, str) else (key, "", "")
+        if dot and section in ("requests", "limits"):
+            existing = nested.setdefault(section, {})
+            if isinstance(existing, dict):
+                existing[name] = value
+        elif key in ("requests", "limits") and isinstance(value, dict):
+            nested.setdefault(key, {}).update(value)
+        else:
+            nested[key] = value
+    return nested
+
+
 def validate_resources(resources):
-    """{"requests": {...}, "limits": {...}} of Kubernetes quantities, requests ≤ limits."""
+    """{"requests": {...}, "limits": {...}} of Kubernetes quantities, requests ≤ limits; the
+    reference's flat keys ("requests.cpu") are taken too."""
     if resources is None:
         return {}
     if not isinstance(resources, dict):
         raise ValidationError(
             'resources must be an object such as {"requests": {"cpu": "1", "memory": "1Gi"}, '
-            '"limits": {"cpu": "2", "memory": "2Gi"}}.'
+            '"limits": {"cpu": "2", "memory": "2Gi"}} (or {"requests.cpu": "1", ...}).'
         )
     errors, clean = {}, {}
-    for section, values in resources.items():
+    for section, values in nested_resources(resources).items():
         if section not in ("requests", "limits"):
             errors[section] = "Unknown key; resources take requests and limits."
             continue

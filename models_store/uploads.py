@@ -74,6 +74,35 @@ def refuse_folder_clash(model_version, path):
             )
 
 
+def make_folder(*, tenant, name, version, folder):
+    """An empty folder in the version (the reference's upload tool makes one for each empty
+    folder of a model); `folder` None is the version's own. A file of that name, or of a folder
+    it would be in, is a 409. Returns the folder's path."""
+    require_ready(tenant)
+    prefix = f"{name}/{version}/" + (f"{folder}/" if folder else "")
+    if folder:
+        clashing = (
+            ModelFile.objects.filter(
+                model_version__tenant=tenant,
+                model_version__name=name,
+                model_version__version=version,
+                path__in=[folder, *validation.folders_of(folder)],
+            )
+            .values_list("path", flat=True)
+            .first()
+        )
+        if clashing is not None:
+            raise Conflict(
+                ModelStoreErrorCode.PATH_CLASH,
+                f"{folder!r} can't be a folder in version {version} of {name!r}: {clashing!r} "
+                "is a file there.",
+                fields={"key": ["A file of the version has this name."]},
+            )
+    with storage_errors():
+        get_object_store().make_folder(tenant.bucket, prefix)
+    return prefix
+
+
 def _abort_in_storage(store, bucket, key, upload_id):
     try:
         store.abort_multipart_upload(bucket, key, upload_id)

@@ -78,6 +78,20 @@ def file_path(value, field="fileName"):
     return value
 
 
+def folder_key(value):
+    """The reference clients' "key": a subfolder of the version (a relative path), or None for
+    the version's own folder (null, absent or "")."""
+    if value is None or value == "":
+        return None
+    return file_path(value, "key")
+
+
+def in_folder(key, file_name):
+    """The path of `file_name` inside the folder `key` (None: the version's own folder)."""
+    folder = folder_key(key)
+    return file_name if folder is None else file_path(f"{folder}/{file_name}")
+
+
 def folders_of(path):
     """The folders `path` sits in: "a/b/c" is in "a" and "a/b"."""
     parts = path.split("/")[:-1]

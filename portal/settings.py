@@ -285,6 +285,12 @@ MODELPORT_REQUEST_MAX_BYTES = _int("MODELPORT_REQUEST_MAX_BYTES", 10 * 1024 * 10
 # --- Orchestrator ---------------------------------------------------------------------------
 
 MODELPORT_ORCHESTRATOR = _choice("MODELPORT_ORCHESTRATOR", ("local", "kubernetes"), "local")
+# The serving template of an endpoint created without one: on this machine MLServer (the one
+# runtime that runs here), on a cluster TF Serving (the reference platform's default).
+MODELPORT_DEFAULT_SERVING = env.str(
+    "MODELPORT_DEFAULT_SERVING",
+    default="mlserver" if MODELPORT_ORCHESTRATOR == "local" else "tf-serving",
+)
 MODELPORT_DOMAIN = env.str("MODELPORT_DOMAIN", default="modelport.local").strip().lower()
 if not DNS_NAME.match(MODELPORT_DOMAIN):
     _fail(

@@ -107,13 +107,14 @@ class Api:
             data = response.read()
             if response.status != 200:
                 raise RuntimeError(f"part at {offset}: {response.status} {data[:300]!r}")
-            return json.loads(data)["ETag"]
+            return json.loads(data)["data"]["ETag"]
         finally:
             conn.close()
 
     def upload(self, source, size, name, part_size, concurrency):
         ids = {"modelName": name, "modelVersion": 1, "fileName": "weights.bin"}
-        upload_id = self.request("POST", f"/tenants/{TENANT}/upload/start", ids)["uploadId"]
+        started = self.request("POST", f"/tenants/{TENANT}/upload/start", ids)
+        upload_id = started["data"]["uploadId"]
         query = "&".join(f"{k}={v}" for k, v in ids.items())
         offsets = list(range(0, size, part_size))
 

@@ -8,8 +8,8 @@ A view says what it answers, once, beside the method:
     @answers("CREATED", TenantNameSerializer, errors=(400, 403, 409), request=..., summary=...)
     @answers_page("tenants", serializers.CharField(), name="Tenants", summary=...)
 
-and `error_responses(...)` serves the few calls whose success is not an envelope (the upload
-calls the reference's clients read bare, a redirect, a CSV file).
+and `error_responses(...)` serves the few calls whose success is not an envelope (a redirect,
+a CSV file).
 """
 
 from drf_spectacular.openapi import AutoSchema

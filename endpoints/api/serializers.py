@@ -1,3 +1,4 @@
+from django.conf import settings
 from rest_framework import serializers
 
 from core.api.fields import JsonValue, integer, string
@@ -35,9 +36,14 @@ RESOURCE_AMOUNTS = {
 RESOURCES = {
     "type": "object",
     "properties": {"requests": RESOURCE_AMOUNTS, "limits": RESOURCE_AMOUNTS},
+    # The reference's flat spelling of the same: "requests.cpu", "limits.memory", ...
+    "patternProperties": {
+        r"^(requests|limits)\." + validation.RESOURCE_NAME.pattern.removeprefix("^"): AMOUNT
+    },
     "additionalProperties": False,
-    "description": 'e.g. {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "2"}}: '
-    "cpu, memory, ephemeral-storage or <vendor>/<device>, each request at most its limit.",
+    "description": 'e.g. {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "2"}}, or '
+    'flat as the reference sends it: {"requests.cpu": "1", "limits.cpu": "2"}: cpu, memory, '
+    "ephemeral-storage or <vendor>/<device>, each request at most its limit.",
 }
 REPLICAS = integer(0, validation.MAX_REPLICAS)
 
@@ -73,13 +79,20 @@ class EndpointFieldsMixin:
 
 class EndpointCreateSerializer(EndpointFieldsMixin, serializers.Serializer):
     """The reference body: {"endpointName", "modelName", "modelVersionPolicy", "servingName",
-    "subjectName", "resources"}, plus an optional "replicas" (default 1)."""
+    "subjectName", "resources"}, plus an optional "replicas" (default 1). servingName defaults to
+    this installation's (MODELPORT_DEFAULT_SERVING), subjectName to `<endpoint>.<tenant>`."""
 
     endpointName = JsonValue(ENDPOINT_NAME, help_text="DNS-1035 label, 1 to 32 characters.")
     modelName = JsonValue(MODEL_NAME, help_text="The model folder in the tenant's bucket.")
     modelVersionPolicy = JsonValue(VERSION_POLICY, required=False)
-    servingName = JsonValue(string(), help_text="A serving template (GET /servings).")
-    subjectName = JsonValue(SUBJECT_NAME)
+    servingName = JsonValue(
+        string(),
+        required=False,
+        help_text="A serving template (GET /servings); default: MODELPORT_DEFAULT_SERVING.",
+    )
+    subjectName = JsonValue(
+        SUBJECT_NAME, required=False, help_text="Default: <endpointName>.<tenant>."
+    )
     resources = JsonValue(RESOURCES, required=False)
     replicas = JsonValue(REPLICAS, required=False, help_text="0 or more; default 1.")
 
@@ -104,8 +117,8 @@ def create_endpoint(data, *, tenant, created_by):
         name=data["endpointName"],
         model_name=data["modelName"],
         version_policy=data["modelVersionPolicy"],
-        serving=serving_template(data["servingName"]),
-        subject_name=data["subjectName"],
+        serving=serving_template(data.get("servingName", settings.MODELPORT_DEFAULT_SERVING)),
+        subject_name=data.get("subjectName") or f"{data['endpointName']}.{tenant.name}",
         resources=data["resources"],
         replicas=data["replicas"],
         created_by=created_by,

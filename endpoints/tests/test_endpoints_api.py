@@ -278,7 +278,8 @@ def test_it_rejects_invalid_fields(editor_api, changes, field):
 def test_it_rejects_missing_required_fields(editor_api):
     response = editor_api.post("/tenants/test/endpoints", {"endpointName": "e"}, format="json")
     assert response.status_code == 400
-    assert set(response.json()["error"]["fields"]) == {"modelName", "servingName", "subjectName"}
+    # servingName and subjectName have defaults (test_serving_and_subject_have_defaults).
+    assert set(response.json()["error"]["fields"]) == {"modelName"}
 
 
 def test_it_rejects_unknown_fields(editor_api):
@@ -444,3 +445,35 @@ def test_a_version_policy_longer_than_what_is_stored_is_a_400(editor_api, make_e
     )
     assert response.status_code == 400
     assert "modelVersionPolicy" in response.json()["error"]["fields"]
+
+
+def test_reference_flat_resource_keys_are_taken_on_create_and_patch(editor_api, tenant):
+    """The reference's JSON schema, tests and CLI send resources flat ("requests.cpu")."""
+    flat = {
+        "requests.cpu": "1",
+        "requests.memory": "1Gi",
+        "limits.cpu": "2",
+        "limits.memory": "2Gi",
+    }
+    assert create(editor_api, resources=flat).status_code == 201
+    expected = {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "2Gi"}}
+    assert Endpoint.objects.get(name="endpoint").resources == expected
+
+    changed = editor_api.patch(
+        "/tenants/test/endpoints/endpoint", {"resources": {"limits.cpu": "4"}}, format="json"
+    )
+    assert changed.status_code == 200, changed.json()
+    assert Endpoint.objects.get(name="endpoint").resources == {"limits": {"cpu": "4"}}
+
+    refused = create(editor_api, endpointName="other", resources={"requests.cpu": "lots"})
+    assert refused.status_code == 400
+    assert "requests.cpu" in refused.json()["error"]["message"]
+
+
+def test_serving_and_subject_have_defaults(editor_api, tenant, settings):
+    body = {k: v for k, v in BODY.items() if k not in ("servingName", "subjectName")}
+    created = editor_api.post("/tenants/test/endpoints", body, format="json")
+    assert created.status_code == 201, created.json()
+    endpoint = Endpoint.objects.get(name="endpoint")
+    assert endpoint.serving.name == settings.MODELPORT_DEFAULT_SERVING == "mlserver"
+    assert endpoint.subject_name == "endpoint.test"

@@ -69,11 +69,37 @@ class ModelVersionSerializer(serializers.Serializer):
         return validation.model_version(value)
 
 
+# The reference clients' "key": the subfolder of the version a file or folder is in (null or
+# absent or "": the version's own folder).
+FOLDER_KEY = {
+    "oneOf": [FILE_PATH, {"type": "string", "enum": [""]}],
+    "nullable": True,
+    "description": 'A subfolder of the version ("" or null: the version\'s own folder).',
+}
+
+
 class FileSerializer(ModelVersionSerializer):
     fileName = JsonValue(FILE_PATH, check_absent=True, help_text="May contain / for subfolders.")
+    key = JsonValue(
+        FOLDER_KEY, required=False, allow_null=True, help_text="The subfolder fileName is in."
+    )
 
     def validate_fileName(self, value):
         return validation.file_path(value)
+
+    def validate(self, attrs):
+        """fileName becomes the file's path in the version: inside `key` when one is given."""
+        attrs["fileName"] = validation.in_folder(attrs.pop("key", None), attrs["fileName"])
+        return attrs
+
+
+class FolderSerializer(ModelVersionSerializer):
+    key = JsonValue(
+        FOLDER_KEY, required=False, allow_null=True, help_text="The folder (none: the version's)."
+    )
+
+    def validate_key(self, value):
+        return validation.folder_key(value)
 
 
 class UploadStartSerializer(FileSerializer):
@@ -136,8 +162,17 @@ class UploadIdSerializer(serializers.Serializer):
     uploadId = serializers.CharField()
 
 
-class ETagSerializer(serializers.Serializer):
+class UploadPartSerializer(serializers.Serializer):
     ETag = serializers.CharField()
+    op = serializers.ChoiceField(choices=["upload_part"])
+
+
+class CompletedUploadSerializer(ModelFileSerializer):
+    uploadId = serializers.CharField()
+
+
+class FolderPathSerializer(serializers.Serializer):
+    path = serializers.CharField(help_text="<model>/<version>/<key>/")
 
 
 class AbortedUploadSerializer(serializers.Serializer):

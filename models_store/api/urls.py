@@ -13,6 +13,7 @@ urlpatterns = [
     path("tenants/<str:tenant>/upload/start", views.UploadStartView.as_view(), name="upload-start"),
     path("tenants/<str:tenant>/upload/done", views.UploadDoneView.as_view(), name="upload-done"),
     path("tenants/<str:tenant>/upload/abort", views.UploadAbortView.as_view(), name="upload-abort"),
+    path("tenants/<str:tenant>/upload/dir", views.UploadFolderView.as_view(), name="upload-dir"),
     path(
         "tenants/<str:tenant>/upload/presign",
         views.UploadPresignView.as_view(),

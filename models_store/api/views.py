@@ -12,25 +12,29 @@ from rest_framework.response import Response
 
 from core.api.envelope import envelope
 from core.api.fields import integer
-from core.api.schema import answers, answers_page, error_responses
+from core.api.schema import answers, answers_page
 from core.api.views import ApiView
 from core.errors import CoreErrorCode, Forbidden, LengthRequired, NotFound
 from models_store import archives, deletion, uploads, validation
 from models_store.api.serializers import (
     FILE_PATH,
+    FOLDER_KEY,
     MODEL_NAME,
     PART_NUMBER,
     UPLOAD_ID,
     AbortedUploadSerializer,
     ArchiveUploadedSerializer,
+    CompletedUploadSerializer,
     DownloadUrlSerializer,
-    ETagSerializer,
+    FolderPathSerializer,
+    FolderSerializer,
     ModelFileSerializer,
     ModelPathSerializer,
     ModelVersionSerializer,
     PresignedPartsSerializer,
     UploadDoneSerializer,
     UploadIdSerializer,
+    UploadPartSerializer,
     UploadPresignSerializer,
     UploadSerializer,
     UploadStartSerializer,
@@ -140,15 +144,13 @@ class ModelsView(ModelApiView):
 
 
 class UploadStartView(ModelApiView):
-    @extend_schema(
-        summary="Start a multipart upload of one file; answers the bare {uploadId}",
-        description="The reference's upload clients read the bare object with a 200.",
+    @answers(
+        "OK",
+        UploadIdSerializer,
+        errors=(400, 403, 404, 409, 413, *STORAGE_ERRORS),
+        summary="Start a multipart upload of one file",
         parameters=[OVERWRITE_QUERY],
         request=UploadStartSerializer,
-        responses={
-            200: UploadIdSerializer,
-            **error_responses(400, 401, 403, 404, 409, 413, *STORAGE_ERRORS),
-        },
     )
     def post(self, request, tenant):
         tenant = self.tenant(tenant)
@@ -161,20 +163,22 @@ class UploadStartView(ModelApiView):
             path=data["fileName"],
             overwrite=self.overwrite_query() or data["overwrite"],
         )
-        # The reference answers with the bare object; its upload CLI reads it that way.
-        return Response({"uploadId": upload.upload_id})
+        return envelope("OK", {"uploadId": upload.upload_id})
 
 
 class UploadPartView(ModelApiView):
-    @extend_schema(
-        summary="Upload one part (the raw body); answers the bare {ETag}",
-        description="The reference's upload clients read the bare object with a 200.",
-        parameters=[*FILE_QUERY, _query("uploadId", UPLOAD_ID), _query("partNumber", PART_NUMBER)],
+    @answers(
+        "OK",
+        UploadPartSerializer,
+        errors=(400, 403, 404, 409, 411, 413, *STORAGE_ERRORS),
+        summary="Upload one part (the raw body); its ETag is also the ETag header",
+        parameters=[
+            *FILE_QUERY,
+            _query("key", FOLDER_KEY, required=False),
+            _query("uploadId", UPLOAD_ID),
+            _query("partNumber", PART_NUMBER),
+        ],
         request=RAW_BODY,
-        responses={
-            200: ETagSerializer,
-            **error_responses(400, 401, 403, 404, 409, 411, 413, *STORAGE_ERRORS),
-        },
     )
     def put(self, request, tenant):
         tenant = self.tenant(tenant)
@@ -184,7 +188,7 @@ class UploadPartView(ModelApiView):
             tenant=tenant,
             name=name,
             version=version,
-            path=path,
+            path=validation.in_folder(query.get("key"), path),
             upload_id=validation.upload_id(query.get("uploadId")),
         )
         part_number = validation.part_number(query.get("partNumber"))
@@ -195,13 +199,15 @@ class UploadPartView(ModelApiView):
             stream=body_stream(request),
             length=content_length(request),
         )
-        return Response({"ETag": etag})
+        response = envelope("OK", {"ETag": etag, "op": "upload_part"})
+        response["ETag"] = etag  # for clients that read it as S3 gives it
+        return response
 
 
 class UploadDoneView(ModelApiView):
     @answers(
-        "CREATED",
-        ModelFileSerializer,
+        "OK",
+        CompletedUploadSerializer,
         errors=(400, 403, 404, 409, 413, *STORAGE_ERRORS),
         summary="Complete a multipart upload",
         request=UploadDoneSerializer,
@@ -211,12 +217,12 @@ class UploadDoneView(ModelApiView):
         data = self.body(UploadDoneSerializer)
         upload = self.upload(tenant, data)
         file = uploads.complete_upload(tenant=tenant, upload=upload, parts=data["parts"])
-        return envelope("CREATED", model_file_item(file))
+        return envelope("OK", {**model_file_item(file), "uploadId": upload.upload_id})
 
 
 class UploadAbortView(ModelApiView):
     @answers(
-        "DELETED",
+        "OK",
         AbortedUploadSerializer,
         errors=(400, 403, 404, *STORAGE_ERRORS),
         summary="Abort a multipart upload",
@@ -226,7 +232,27 @@ class UploadAbortView(ModelApiView):
         tenant = self.tenant(tenant)
         upload = self.upload(tenant, self.body(UploadSerializer))
         uploads.abort_upload(tenant=tenant, upload=upload)
-        return envelope("DELETED", {"path": upload.key, "uploadId": upload.upload_id})
+        return envelope("OK", {"path": upload.key, "uploadId": upload.upload_id})
+
+
+class UploadFolderView(ModelApiView):
+    @answers(
+        "OK",
+        FolderPathSerializer,
+        errors=(400, 403, 404, 409, *STORAGE_ERRORS),
+        summary="Make an empty folder in a model version (as the reference's upload tool does)",
+        request=FolderSerializer,
+    )
+    def post(self, request, tenant):
+        tenant = self.tenant(tenant)
+        data = self.body(FolderSerializer)
+        path = uploads.make_folder(
+            tenant=tenant,
+            name=data["modelName"],
+            version=data["modelVersion"],
+            folder=data.get("key"),
+        )
+        return envelope("OK", {"path": path})
 
 
 class UploadPresignView(ModelApiView):

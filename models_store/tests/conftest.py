@@ -93,12 +93,12 @@ def upload_file(api, tenant_name, name, version, file_name, parts, overwrite=Non
     started = api.post(f"/tenants/{tenant_name}/upload/start", body, format="json")
     if started.status_code != 200:
         return started
-    upload_id = started.json()["uploadId"]
+    upload_id = started.json()["data"]["uploadId"]
     etags = []
     for number, data in enumerate(parts, start=1):
         response = put_part(api, tenant_name, name, version, file_name, upload_id, number, data)
         assert response.status_code == 200, response.json()
-        etags.append({"ETag": response.json()["ETag"], "PartNumber": number})
+        etags.append({"ETag": response.json()["data"]["ETag"], "PartNumber": number})
     done = {"modelName": name, "modelVersion": version, "fileName": file_name}
     done |= {"uploadId": upload_id, "parts": etags}
     return api.post(f"/tenants/{tenant_name}/upload/done", done, format="json")

@@ -18,7 +18,7 @@ def test_a_deleted_version_is_removed_by_the_worker(celery_worker, s3, make_user
     for version in (1, 2):
         assert (
             upload_file(api, "team-a", "resnet", version, "saved_model.pb", [b"m"]).status_code
-            == 201
+            == 200
         )
 
     body = {"modelName": "resnet", "modelVersion": 1}
@@ -36,7 +36,7 @@ def test_beat_repairs_the_index_after_a_change_behind_its_back(
 ):
     tenant = make_ready_tenant(s3, "team-a", {"team-a-editors": "editor"})
     api = client_for(make_user("erin", groups=["team-a-editors"]))
-    assert upload_file(api, "team-a", "resnet", 1, "saved_model.pb", [b"m"]).status_code == 201
+    assert upload_file(api, "team-a", "resnet", 1, "saved_model.pb", [b"m"]).status_code == 200
     s3.delete_objects(tenant.bucket, ["resnet/1/saved_model.pb"])
     s3.put_stream(tenant.bucket, "bert/4/model.onnx", io.BytesIO(b"onnx"), 4)
 

@@ -17,7 +17,7 @@ def start(api, file_name, version=1):
 
 @pytest.mark.parametrize("number", [" 2", "1_0", "+4", "٣", "0", "10001", "2.0"])
 def test_a_part_number_in_anything_but_ascii_digits_is_refused(editor_api, tenant, number):
-    upload_id = start(editor_api, "model.joblib").json()["uploadId"]
+    upload_id = start(editor_api, "model.joblib").json()["data"]["uploadId"]
     response = put_part(editor_api, "team-a", "m", 1, "model.joblib", upload_id, number, b"x")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_part_number"
@@ -43,7 +43,7 @@ def test_an_archive_with_a_file_that_is_also_a_folder_leaves_nothing(editor_api,
 
 @pytest.mark.parametrize(("first", "second"), [("a", "a/b"), ("a/b", "a")])
 def test_a_file_where_the_version_has_a_folder_is_refused(editor_api, tenant, store, first, second):
-    assert upload_file(editor_api, "team-a", "m", 1, first, [b"1"]).status_code == 201
+    assert upload_file(editor_api, "team-a", "m", 1, first, [b"1"]).status_code == 200
     response = start(editor_api, second)
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "path_clash"

@@ -31,12 +31,14 @@ def test_reference_upload_start_part_done_stores_the_file(editor_api, tenant, st
         editor_api, {"modelName": "resnet", "modelVersion": 1, "fileName": "saved_model.pb"}
     )
     assert started.status_code == 200
-    assert set(started.json()) == {"uploadId"}  # the bare body the reference CLI reads
-    upload_id = started.json()["uploadId"]
+    # The reference's envelope, which its upload tool reads (data.uploadId, data.ETag).
+    assert started.json()["status"] == "OK"
+    assert set(started.json()["data"]) == {"uploadId"}
+    upload_id = started.json()["data"]["uploadId"]
 
     part = put_part(editor_api, "team-a", "resnet", 1, "saved_model.pb", upload_id, 1, b"x" * 10)
     assert part.status_code == 200
-    assert set(part.json()) == {"ETag"}
+    assert part.json() == {"status": "OK", "data": {"ETag": part["ETag"], "op": "upload_part"}}
 
     done = editor_api.post(
         "/tenants/team-a/upload/done",
@@ -45,14 +47,20 @@ def test_reference_upload_start_part_done_stores_the_file(editor_api, tenant, st
             "modelVersion": 1,
             "fileName": "saved_model.pb",
             "uploadId": upload_id,
-            "parts": [{"ETag": part.json()["ETag"], "PartNumber": 1}],
+            "parts": [{"ETag": part.json()["data"]["ETag"], "PartNumber": 1}],
         },
         format="json",
     )
-    assert done.status_code == 201, done.json()
+    assert done.status_code == 200, done.json()
     assert done.json() == {
-        "status": "CREATED",
-        "data": {"path": "resnet/1/saved_model.pb", "name": "resnet", "version": "1", "size": 10},
+        "status": "OK",
+        "data": {
+            "path": "resnet/1/saved_model.pb",
+            "name": "resnet",
+            "version": "1",
+            "size": 10,
+            "uploadId": upload_id,
+        },
     }
     assert stored_objects(store, tenant.bucket) == {"resnet/1/saved_model.pb": 10}
     version = ModelVersion.objects.get(tenant=tenant, name="resnet", version=1)
@@ -67,13 +75,13 @@ def test_reference_upload_start_part_done_stores_the_file(editor_api, tenant, st
 
 def test_files_in_subfolders_keep_their_path(editor_api, tenant, store):
     done = upload_file(editor_api, "team-a", "bert", 3, "variables/variables.index", [b"idx"])
-    assert done.status_code == 201, done.json()
+    assert done.status_code == 200, done.json()
     assert stored_objects(store, tenant.bucket) == {"bert/3/variables/variables.index": 3}
 
 
 def test_the_reference_cli_uploads_a_folder_file_by_file(editor_api, tenant, store):
     for name in ("saved_model.pb", "variables/variables.index", "variables/variables.data"):
-        assert upload_file(editor_api, "team-a", "m", 1, name, [b"abc"]).status_code == 201
+        assert upload_file(editor_api, "team-a", "m", 1, name, [b"abc"]).status_code == 200
     listing = editor_api.get("/tenants/team-a/models").json()["data"]["models"]
     assert [item["path"] for item in listing] == [
         "m/1/saved_model.pb",
@@ -93,7 +101,7 @@ def test_a_100_mb_file_goes_up_in_parts_and_arrives_whole(editor_api, tenant, st
             yield data
 
     done = upload_file(editor_api, "team-a", "big", 1, "weights.bin", parts())
-    assert done.status_code == 201, done.json()
+    assert done.status_code == 200, done.json()
     assert done.json()["data"]["size"] == part_size * count
     assert read_object(store, tenant.bucket, "big/1/weights.bin") == (
         expected.hexdigest(),
@@ -107,7 +115,7 @@ def test_a_100_mb_file_goes_up_in_parts_and_arrives_whole(editor_api, tenant, st
 
 def test_abort_leaves_nothing_behind(editor_api, tenant, store):
     body = {"modelName": "resnet", "modelVersion": 1, "fileName": "saved_model.pb"}
-    upload_id = start(editor_api, body).json()["uploadId"]
+    upload_id = start(editor_api, body).json()["data"]["uploadId"]
     assert put_part(editor_api, "team-a", "resnet", 1, "saved_model.pb", upload_id, 1, b"a" * 100)
     assert pending_uploads(store, tenant.bucket) != []
 
@@ -115,7 +123,7 @@ def test_abort_leaves_nothing_behind(editor_api, tenant, store):
         "/tenants/team-a/upload/abort", {**body, "uploadId": upload_id}, format="json"
     )
     assert aborted.status_code == 200
-    assert aborted.json()["status"] == "DELETED"
+    assert aborted.json()["status"] == "OK"
     assert pending_uploads(store, tenant.bucket) == []
     assert stored_objects(store, tenant.bucket) == {}
     assert not ModelVersion.objects.exists()
@@ -128,14 +136,14 @@ def test_abort_leaves_nothing_behind(editor_api, tenant, store):
 
 def test_done_with_a_wrong_etag_is_a_400_and_the_upload_can_still_finish(editor_api, tenant):
     body = {"modelName": "m", "modelVersion": 1, "fileName": "f"}
-    upload_id = start(editor_api, body).json()["uploadId"]
-    etag = put_part(editor_api, "team-a", "m", 1, "f", upload_id, 1, b"abc").json()["ETag"]
+    upload_id = start(editor_api, body).json()["data"]["uploadId"]
+    etag = put_part(editor_api, "team-a", "m", 1, "f", upload_id, 1, b"abc").json()["data"]["ETag"]
     wrong = {**body, "uploadId": upload_id, "parts": [{"ETag": '"0000"', "PartNumber": 1}]}
     response = editor_api.post("/tenants/team-a/upload/done", wrong, format="json")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_parts"
     right = {**body, "uploadId": upload_id, "parts": [{"ETag": etag, "PartNumber": 1}]}
-    assert editor_api.post("/tenants/team-a/upload/done", right, format="json").status_code == 201
+    assert editor_api.post("/tenants/team-a/upload/done", right, format="json").status_code == 200
 
 
 # --- concurrency ----------------------------------------------------------------------------
@@ -162,7 +170,7 @@ def test_concurrent_uploads_of_different_versions_all_arrive(
 
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(upload, [1, 2, 3, 4]))
-    assert [r.status_code for r in results] == [201] * 4
+    assert [r.status_code for r in results] == [200] * 4
     assert stored_objects(store, tenant.bucket) == {
         f"resnet/{v}/saved_model.pb": 5 * MiB + 1000 for v in (1, 2, 3, 4)
     }
@@ -175,7 +183,7 @@ def test_concurrent_uploads_of_different_versions_all_arrive(
 
 
 def test_uploading_a_file_that_exists_is_a_409_unless_overwrite(editor_api, tenant, store):
-    assert upload_file(editor_api, "team-a", "m", 1, "f.bin", [b"old"]).status_code == 201
+    assert upload_file(editor_api, "team-a", "m", 1, "f.bin", [b"old"]).status_code == 200
 
     again = upload_file(editor_api, "team-a", "m", 1, "f.bin", [b"new!"])
     assert again.status_code == 409
@@ -183,13 +191,13 @@ def test_uploading_a_file_that_exists_is_a_409_unless_overwrite(editor_api, tena
     assert pending_uploads(store, tenant.bucket) == []
 
     replaced = upload_file(editor_api, "team-a", "m", 1, "f.bin", [b"new!"], overwrite=True)
-    assert replaced.status_code == 201
+    assert replaced.status_code == 200
     assert stored_objects(store, tenant.bucket) == {"m/1/f.bin": 4}
     assert ModelFile.objects.get().size == 4
 
 
 def test_overwrite_can_also_be_asked_in_the_query(editor_api, tenant):
-    assert upload_file(editor_api, "team-a", "m", 1, "f.bin", [b"old"]).status_code == 201
+    assert upload_file(editor_api, "team-a", "m", 1, "f.bin", [b"old"]).status_code == 200
     body = {"modelName": "m", "modelVersion": 1, "fileName": "f.bin"}
     response = editor_api.post("/tenants/team-a/upload/start?overwrite=true", body, format="json")
     assert response.status_code == 200
@@ -231,9 +239,8 @@ def test_an_unknown_field_is_a_400(editor_api, tenant):
 
 
 def test_a_part_number_out_of_range_is_a_400(editor_api, tenant):
-    upload_id = start(editor_api, {"modelName": "m", "modelVersion": 1, "fileName": "f"}).json()[
-        "uploadId"
-    ]
+    started = start(editor_api, {"modelName": "m", "modelVersion": 1, "fileName": "f"})
+    upload_id = started.json()["data"]["uploadId"]
     response = put_part(editor_api, "team-a", "m", 1, "f", upload_id, 10001, b"x")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_part_number"
@@ -260,7 +267,7 @@ def test_another_tenants_uploads_are_a_404(editor_api, tenant, other_tenant, mak
     other = client_for(make_user("bob", groups=["team-b-editors"]))
     upload_id = start(
         other, {"modelName": "m", "modelVersion": 1, "fileName": "f"}, tenant="team-b"
-    ).json()["uploadId"]
+    ).json()["data"]["uploadId"]
     response = put_part(editor_api, "team-a", "m", 1, "f", upload_id, 1, b"x")
     assert response.status_code == 404
 
@@ -279,11 +286,10 @@ def test_a_tenant_that_is_not_ready_refuses_uploads(editor_api, tenant):
 def test_the_storage_quota_refuses_a_part_before_accepting_its_bytes(editor_api, tenant, store):
     tenant.quota = {"maxStorageBytes": 1000}
     tenant.save()
-    assert upload_file(editor_api, "team-a", "m", 1, "a", [b"x" * 600]).status_code == 201
+    assert upload_file(editor_api, "team-a", "m", 1, "a", [b"x" * 600]).status_code == 200
 
-    upload_id = start(editor_api, {"modelName": "m", "modelVersion": 1, "fileName": "b"}).json()[
-        "uploadId"
-    ]
+    started = start(editor_api, {"modelName": "m", "modelVersion": 1, "fileName": "b"})
+    upload_id = started.json()["data"]["uploadId"]
     response = put_part(editor_api, "team-a", "m", 1, "b", upload_id, 1, b"y" * 500)
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "storage_quota_exceeded"
@@ -295,9 +301,9 @@ def test_the_storage_quota_refuses_a_part_before_accepting_its_bytes(editor_api,
 def test_overwriting_a_file_counts_only_the_difference_against_the_quota(editor_api, tenant):
     tenant.quota = {"maxStorageBytes": 1000}
     tenant.save()
-    assert upload_file(editor_api, "team-a", "m", 1, "a", [b"x" * 900]).status_code == 201
+    assert upload_file(editor_api, "team-a", "m", 1, "a", [b"x" * 900]).status_code == 200
     replaced = upload_file(editor_api, "team-a", "m", 1, "a", [b"z" * 950], overwrite=True)
-    assert replaced.status_code == 201
+    assert replaced.status_code == 200
 
 
 # --- presigned URLs -------------------------------------------------------------------------
@@ -315,7 +321,7 @@ def test_presigned_parts_go_straight_to_storage_and_done_records_them(
     editor_api, tenant, store, live_server
 ):
     body = {"modelName": "m", "modelVersion": 1, "fileName": "w.bin"}
-    upload_id = start(editor_api, body).json()["uploadId"]
+    upload_id = start(editor_api, body).json()["data"]["uploadId"]
     presign = editor_api.post(
         "/tenants/team-a/upload/presign",
         {**body, "uploadId": upload_id, "partNumbers": [1, 2], "fileSize": 5 * MiB + 3},
@@ -334,7 +340,7 @@ def test_presigned_parts_go_straight_to_storage_and_done_records_them(
         {**body, "uploadId": upload_id, "parts": parts},
         format="json",
     )
-    assert done.status_code == 201, done.json()
+    assert done.status_code == 200, done.json()
     assert stored_objects(store, tenant.bucket) == {"m/1/w.bin": 5 * MiB + 3}
 
 
@@ -342,7 +348,7 @@ def test_presign_refuses_a_file_larger_than_the_quota(editor_api, tenant):
     tenant.quota = {"maxStorageBytes": 100}
     tenant.save()
     body = {"modelName": "m", "modelVersion": 1, "fileName": "w.bin"}
-    upload_id = start(editor_api, body).json()["uploadId"]
+    upload_id = start(editor_api, body).json()["data"]["uploadId"]
     presign = editor_api.post(
         "/tenants/team-a/upload/presign",
         {**body, "uploadId": upload_id, "partNumbers": [1], "fileSize": 101},
@@ -355,7 +361,7 @@ def test_presign_refuses_a_file_larger_than_the_quota(editor_api, tenant):
 def one_part_url(api):
     """The presigned URL of part 1 of a new upload of a 3-byte file."""
     body = {"modelName": "m", "modelVersion": 1, "fileName": "w.bin"}
-    upload_id = start(api, body).json()["uploadId"]
+    upload_id = start(api, body).json()["data"]["uploadId"]
     return api.post(
         "/tenants/team-a/upload/presign",
         {**body, "uploadId": upload_id, "partNumbers": [1], "fileSize": 3},
@@ -389,7 +395,7 @@ def test_an_expired_filesystem_part_url_says_so_with_its_own_code(
 
 
 def test_a_presigned_download_url_returns_the_file(editor_api, viewer_api, tenant, live_server):
-    assert upload_file(editor_api, "team-a", "m", 1, "sub/f.txt", [b"hello"]).status_code == 201
+    assert upload_file(editor_api, "team-a", "m", 1, "sub/f.txt", [b"hello"]).status_code == 200
     response = viewer_api.get(
         "/tenants/team-a/models/download?modelName=m&modelVersion=1&fileName=sub/f.txt",
         SERVER_NAME=live_server.url.split("//")[1].split(":")[0],
@@ -420,7 +426,7 @@ def test_unreachable_storage_is_a_503_and_releases_the_parts_quota(editor_api, t
     tenant.quota = {"maxStorageBytes": 100}
     tenant.save()
     body = {"modelName": "m", "modelVersion": 1, "fileName": "f"}
-    upload_id = start(editor_api, body).json()["uploadId"]
+    upload_id = start(editor_api, body).json()["data"]["uploadId"]
     with mock.patch.object(
         type(store), "upload_part", side_effect=TransientError("connection refused")
     ):

@@ -75,7 +75,7 @@ def test_a_multipart_upload_through_uvicorn_arrives_whole(portal_server, store, 
         expected.update(data)
         query = (
             "modelName=resnet&modelVersion=1&fileName=variables/data"
-            f"&partNumber={number}&uploadId={started['uploadId']}"
+            f"&partNumber={number}&uploadId={started['data']['uploadId']}"
         )
         status, part = call(
             portal_server,
@@ -86,19 +86,20 @@ def test_a_multipart_upload_through_uvicorn_arrives_whole(portal_server, store, 
             "application/octet-stream",
         )
         assert status == 200, part
-        parts.append({"ETag": part["ETag"], "PartNumber": number})
+        parts.append({"ETag": part["data"]["ETag"], "PartNumber": number})
 
-    done = {**ids, "uploadId": started["uploadId"], "parts": parts}
+    done = {**ids, "uploadId": started["data"]["uploadId"], "parts": parts}
     status, body = call(
         portal_server, "POST", "/tenants/team-a/upload/done", token, json.dumps(done).encode()
     )
-    assert status == 201, body
+    assert status == 200, body
     size = 12 * MiB + 123
     assert body["data"] == {
         "path": "resnet/1/variables/data",
         "name": "resnet",
         "version": "1",
         "size": size,
+        "uploadId": started["data"]["uploadId"],
     }
     assert stored_objects(store, tenant.bucket) == {"resnet/1/variables/data": size}
     assert read_object(store, tenant.bucket, "resnet/1/variables/data") == (

@@ -4,6 +4,7 @@ services the API uses, so the rules and the messages are the same."""
 
 import json
 
+from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -118,6 +119,7 @@ def _form_context(tenant, form=None, fields=None):
     )
     return {
         "servings": ServingTemplate.objects.order_by("name"),
+        "default_serving": settings.MODELPORT_DEFAULT_SERVING,
         "model_names": list(models),
         "form": form or {},
         "fields": fields or {},
@@ -148,6 +150,8 @@ def endpoint_create(request, tenant):
             "resources": resources_from(form),
             "replicas": _int_or_text(form.get("replicas", "1")),
         }
+        if not data["subjectName"]:
+            del data["subjectName"]  # the default: <endpoint>.<tenant>
 
         def create():
             values = validated(EndpointCreateSerializer, data)

@@ -144,6 +144,10 @@ class FilesystemObjectStore:
             path.unlink(missing_ok=True)
             self._remove_empty_parents(bucket, path.parent)
 
+    def make_folder(self, bucket, prefix):
+        """An empty folder (S3 keeps a zero-byte object named `<prefix>/` for it)."""
+        self._object_path(bucket, prefix).mkdir(parents=True, exist_ok=True)
+
     def delete_prefix(self, bucket, prefix):
         folder = self._object_path(bucket, prefix)
         shutil.rmtree(folder, ignore_errors=True)

@@ -237,6 +237,11 @@ class S3ObjectStore:
             batch = [{"Key": key} for key in keys[start : start + 1000]]
             self._call("delete_objects", Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
 
+    def make_folder(self, bucket, prefix):
+        """An empty folder: a zero-byte object named `<prefix>/`, as S3 consoles and tools make
+        them (the index sync passes over it: it is no file)."""
+        self._call("put_object", Bucket=bucket, Key=prefix.rstrip("/") + "/", Body=b"")
+
     def delete_prefix(self, bucket, prefix):
         self.delete_objects(bucket, [key for key, _, _ in self.list_objects(bucket, prefix)])
 

@@ -62,7 +62,7 @@ def test_an_uploaded_model_is_served_supervised_and_removed(member, gateway_url,
     model = tmp_path / "model.joblib"
     expected = train_iris(model)
     done = upload_file(api, "demo", "iris", 1, "model.joblib", [model.read_bytes()])
-    assert done.status_code == 201, done.json()
+    assert done.status_code == 200, done.json()
 
     created = api.post("/tenants/demo/endpoints", BODY, format="json")
     assert created.status_code == 201, created.json()
@@ -148,7 +148,7 @@ def test_a_model_file_deleted_behind_the_platforms_back_is_reported_with_its_cau
     model = tmp_path / "model.joblib"
     expected = train_iris(model)
     done = upload_file(api, "demo", "iris", 1, "model.joblib", [model.read_bytes()])
-    assert done.status_code == 201
+    assert done.status_code == 200
     assert api.post("/tenants/demo/endpoints", BODY, format="json").status_code == 201
     wait_until(lambda: phase() == Phase.READY, timeout=90, message="the endpoint to be Ready")
 

@@ -112,7 +112,7 @@
     }
     const text = await response.text();
     if (!response.ok) throw new UploadError(sentenceOf(response.status, text));
-    return JSON.parse(text);
+    return JSON.parse(text).data;
   }
 
   // PUT one part to its URL; resolves to its ETag. XMLHttpRequest rather than fetch, for the
@@ -205,7 +205,7 @@
         const last = Math.min(first + PRESIGN_BATCH - 1, count);
         const partNumbers = Array.from({ length: last - first + 1 }, (_, i) => first + i);
         const urls = call("presign", { ...upload, partNumbers, fileSize: file.size }).then(
-          (answer) => new Map(answer.data.urls.map((item) => [item.PartNumber, item.url])),
+          (answer) => new Map(answer.urls.map((item) => [item.PartNumber, item.url])),
         );
         batches.set(batch, urls);
       }
