@@ -302,6 +302,23 @@ def sign_in(page, live_server, settings):
     return sign_in
 
 
+@pytest.fixture
+def embedded_product(tmp_path):
+    """Starts `make run`'s product (see testinfra/embedded.py): `embedded_product(demo=True)`
+    also creates the admin and the demo, as `make run` does by default."""
+    from testinfra.embedded import EmbeddedProduct
+
+    started = []
+
+    def start(demo=False):
+        started.append(EmbeddedProduct(tmp_path, demo=demo).start())
+        return started[-1]
+
+    yield start
+    for product in started:
+        product.stop()
+
+
 @pytest.fixture(scope="module")
 def gateway_url():
     """The portal's ASGI application (gateway included) served by uvicorn in this process."""

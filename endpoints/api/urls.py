@@ -15,5 +15,6 @@ urlpatterns = [
         name="endpoint-replicas",
     ),
     path("servings", views.ServingsView.as_view(), name="servings"),
+    path("runtime", views.RuntimeView.as_view(), name="runtime"),
     path("servings/<str:name>", views.ServingDetailView.as_view(), name="serving-detail"),
 ]

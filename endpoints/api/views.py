@@ -1,3 +1,4 @@
+from django.conf import settings
 from rest_framework import serializers
 
 from core.api.envelope import envelope
@@ -25,6 +26,7 @@ from endpoints.models import Endpoint, ServingTemplate, endpoint_url
 from tenants.access import get_tenant
 from tenants.api.views import TenantScopedView
 from tenants.models import Role
+from workers.backends import describe_runtime
 
 
 def find_endpoint(tenant, name):
@@ -168,3 +170,36 @@ class ServingDetailView(ApiView):
                 f"There is no serving template called {name!r}.",
             )
         return envelope("OK", template.files())
+
+
+class FormatSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    files = serializers.CharField(
+        help_text="Which files of a model version are this format's model."
+    )
+    library = serializers.CharField(help_text="The Python distribution that loads it.")
+    version = serializers.CharField(
+        allow_null=True, help_text="Its version here (a pickled model needs the same one)."
+    )
+
+
+class RuntimeSerializer(serializers.Serializer):
+    orchestrator = serializers.ChoiceField(choices=["local", "kubernetes"])
+    defaultServing = serializers.CharField(help_text="The template an endpoint gets by default.")
+    formats = FormatSerializer(
+        many=True,
+        help_text="The model formats this machine's runtime serves; empty on a cluster, where "
+        "the serving templates' images decide.",
+    )
+    libraries = serializers.DictField(
+        child=serializers.CharField(allow_null=True),
+        help_text="{distribution: version} of the local runtime's libraries.",
+    )
+
+
+class RuntimeView(ApiView):
+    @answers("OK", RuntimeSerializer(), name="Runtime", summary="What endpoints run on here")
+    def get(self, request):
+        return envelope(
+            "OK", {**describe_runtime(), "defaultServing": settings.MODELPORT_DEFAULT_SERVING}
+        )

@@ -230,6 +230,37 @@ def test_reference_servings_list_and_detail(editor_api):
     assert missing.json()["error"]["code"] == "serving_not_found"
 
 
+def test_the_runtime_says_which_formats_it_serves_with_which_library_versions(editor_api):
+    import importlib.metadata
+    from pathlib import Path
+
+    from django.conf import settings
+
+    data = editor_api.get("/runtime").json()["data"]
+    assert data["orchestrator"] == "local"
+    assert data["defaultServing"] == "mlserver"
+    formats = {f["name"]: f for f in data["formats"]}
+    assert set(formats) == {"scikit-learn", "LightGBM"}
+    # The versions are those installed beside the mlserver command, not the portal's own.
+    site = [str(p) for p in Path(settings.MODELPORT_MLSERVER).parent.parent.glob("lib/*/site-*")]
+    [sklearn] = importlib.metadata.distributions(name="scikit-learn", path=site)
+    assert formats["scikit-learn"]["version"] == sklearn.version
+    assert data["libraries"]["scikit-learn"] == sklearn.version
+    assert data["libraries"]["mlserver"].startswith("1.")
+
+
+def test_a_cluster_runtime_leaves_the_formats_to_its_templates(editor_api, settings):
+    settings.MODELPORT_ORCHESTRATOR = "kubernetes"
+    settings.MODELPORT_DEFAULT_SERVING = "tf-serving"
+    data = editor_api.get("/runtime").json()["data"]
+    assert data == {
+        "orchestrator": "kubernetes",
+        "defaultServing": "tf-serving",
+        "formats": [],
+        "libraries": {},
+    }
+
+
 # --- validation -------------------------------------------------------------------------------
 
 
@@ -425,6 +456,7 @@ def test_anonymous_requests_are_refused(client, tenant):
     response = client.get("/tenants/test/endpoints")
     assert response.status_code in (401, 403)
     assert client.get("/servings").status_code in (401, 403)
+    assert client.get("/runtime").status_code in (401, 403)
 
 
 def test_a_serving_template_name_with_a_nul_character_is_not_found(editor_api):

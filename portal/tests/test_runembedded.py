@@ -3,16 +3,12 @@ product. The real command, with the embedded default's settings, in a data folde
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-import requests
 
 from testinfra.fixtures import wait_until
-from testinfra.servers import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,41 +36,9 @@ def worker_pid(supervisor):
 
 
 @pytest.fixture
-def embedded(tmp_path):
-    environment = {
-        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")
-    }
-    environment.update(MODELPORT_DATA_DIR=str(tmp_path / "data"), LOG_LEVEL="WARNING")
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--no-input"],
-        cwd=ROOT,
-        env=environment,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    port = free_port()
-    log = open(tmp_path / "runembedded.log", "wb")  # noqa: SIM115 - closed below
-    supervisor = subprocess.Popen(
-        [sys.executable, "manage.py", "runembedded", "--port", str(port)],
-        cwd=ROOT,
-        env=environment,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy():
-        try:
-            return requests.get(f"{url}/healthz", timeout=2).status_code == 200
-        except requests.RequestException:
-            return False
-
-    wait_until(healthy, timeout=60, message="the web server")
-    yield supervisor, healthy, tmp_path / "runembedded.log"
-    stop_process(supervisor)
-    log.close()
+def embedded(embedded_product):
+    product = embedded_product()
+    return product.process, product.healthy, product.log_path
 
 
 def test_a_killed_worker_is_started_again_and_the_rest_keeps_serving(embedded):

@@ -12,6 +12,7 @@ from models_store import deletion, validation
 from models_store.models import ModelFile, ModelVersion
 from tenants.models import Role
 from ui.pages import TenantPage, attempt, page, post_only, read_only
+from workers.backends import describe_runtime
 
 VERSIONS_PER_PAGE = 50
 # A version made from an archive may hold thousands of files; the page lists the first ones.
@@ -63,6 +64,7 @@ def model_list(request, tenant):
             "max_part_bytes": validation.MAX_PART_BYTES,
             "max_parts": validation.MAX_PART_NUMBER,
         }
+    extra["runtime"] = describe_runtime()
     return render(request, "ui/models.html", {**_list_context(request, context), **extra})
 
 

@@ -10,9 +10,19 @@ from django.conf import settings
 
 from workers.backends.kubernetes import KubernetesOrchestrator
 from workers.backends.local import LocalOrchestrator
+from workers.backends.local_models import description
 
 
 def get_orchestrator():
     if settings.MODELPORT_ORCHESTRATOR == "kubernetes":
         return KubernetesOrchestrator()
     return LocalOrchestrator()
+
+
+def describe_runtime():
+    """What endpoints run on: the orchestrator and, for this machine's runtime, the model
+    formats it serves with the versions of the libraries that load them. A cluster's formats
+    are its serving templates' images' to decide."""
+    if settings.MODELPORT_ORCHESTRATOR == "kubernetes":
+        return {"orchestrator": "kubernetes", "formats": [], "libraries": {}}
+    return {"orchestrator": "local", **description(settings.MODELPORT_MLSERVER)}

@@ -1,9 +1,13 @@
-"""Which MLServer runtime serves a stored model version on this machine, decided from its files.
+"""Which MLServer runtime serves a stored model version on this machine, decided from its files,
+and what this machine's runtime can serve (its formats and library versions), for people.
 
 The local orchestrator serves scikit-learn (joblib / pickle) and LightGBM models. Formats that
 only a cluster template serves get a PermanentError whose message names the template to use.
 """
 
+import importlib.metadata
+import re
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from workers.backends.local_runtime import ServedModel
@@ -12,6 +16,40 @@ from workers.errors import PermanentError
 # MLServer's runtimes, as modelport_runtime.py (beside each model's settings) adjusts them.
 SKLEARN = "modelport_runtime.SKLearnModel"
 LIGHTGBM = "modelport_runtime.LightGBMModel"
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    files: str  # which files of a version are this format's model
+    library: str  # the distribution that must load it (a pickle needs the same version)
+
+
+FORMATS = (
+    Format("scikit-learn", "one *.joblib, *.pkl or *.pickle file", "scikit-learn"),
+    Format("LightGBM", "one *.bst or *.lgb file, or a *.txt file LightGBM saved", "lightgbm"),
+)
+# The runtime's distributions whose versions decide what loads.
+LIBRARIES = ("mlserver", "scikit-learn", "lightgbm", "joblib", "numpy", "pandas")
+
+
+def runtime_libraries(mlserver):
+    """{distribution: version} installed beside the `mlserver` command (in its virtualenv);
+    None for one that is missing."""
+    site = [str(p) for p in Path(mlserver).parent.parent.glob("lib/python*/site-packages")]
+    installed = {
+        re.sub(r"[-_.]+", "-", dist.metadata["Name"]).lower(): dist.version
+        for dist in importlib.metadata.distributions(path=site)
+    }
+    return {name: installed.get(name) for name in LIBRARIES}
+
+
+def description(mlserver):
+    """What the local runtime serves: its formats, each with its library's version."""
+    libraries = runtime_libraries(mlserver)
+    formats = [{**asdict(f), "version": libraries[f.library]} for f in FORMATS]
+    return {"formats": formats, "libraries": libraries}
+
 
 # (what the files look like, the sentence that says where such a model can run)
 CLUSTER_ONLY = [
@@ -70,8 +108,7 @@ def served_model(name, version, folder):
             raise PermanentError(f"{label} is {advice}; the local runtime can't serve it.")
     if not files:
         raise PermanentError(f"{label} has no files.")
+    expected = "; or ".join(f"{f.name}: {f.files}" for f in FORMATS)
     raise PermanentError(
-        f"{label} has no model file the local runtime can serve: expected a scikit-learn model "
-        "(model.joblib or model.pkl) or a LightGBM model (model.bst, or a model.txt saved by "
-        "LightGBM)."
+        f"{label} has no model file the local runtime can serve. It serves {expected}."
     )

@@ -36,7 +36,9 @@ def test_a_lightgbm_text_model_is_recognised_by_its_first_line(tmp_path):
 
 def test_a_plain_text_file_is_not_taken_for_a_model(tmp_path):
     write(tmp_path, "README.txt", content=b"hello")
-    with pytest.raises(PermanentError, match="no model file the local runtime can serve"):
+    with pytest.raises(
+        PermanentError, match=r"no model file .* It serves scikit-learn: one \*\.joblib"
+    ):
         served_model("m", 1, tmp_path)
 
 

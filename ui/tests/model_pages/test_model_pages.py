@@ -112,6 +112,25 @@ def test_the_upload_form_offers_the_next_version_of_each_model(editor_page, uplo
     assert 'id="upload-form"' in page and "ui/upload.js" in page
 
 
+def test_the_page_says_which_formats_the_runtime_serves_with_which_versions(viewer_page, tenant):
+    from django.conf import settings
+
+    from workers.backends.local_models import runtime_libraries
+
+    page = unescape(viewer_page.get(PAGE).content.decode())
+    libraries = runtime_libraries(settings.MODELPORT_MLSERVER)
+    assert f"MLServer {libraries['mlserver']}" in page
+    assert f"scikit-learn {libraries['scikit-learn']}" in page
+    assert f"lightgbm {libraries['lightgbm']}" in page
+    assert "one *.joblib, *.pkl or *.pickle file" in page
+
+
+def test_on_a_cluster_the_page_points_at_the_serving_templates(viewer_page, tenant, settings):
+    settings.MODELPORT_ORCHESTRATOR = "kubernetes"
+    page = unescape(viewer_page.get(PAGE).content.decode())
+    assert "Endpoints run on the cluster" in page and "scikit-learn" not in page
+
+
 def test_the_list_takes_the_same_queries_however_many_versions_and_endpoints(
     editor_page, editor_api, tenant
 ):
