@@ -93,7 +93,9 @@ def _free_port():
 
 def _alive(pid, marker):
     """True if `pid` is a live (not zombie) process whose command line contains `marker`: a
-    recycled pid that now belongs to something else does not count."""
+    recycled pid that now belongs to something else does not count. A process reads with an
+    empty command line while it is being exec'ed (a loaded machine makes that window long): one
+    that leads its own session, as our replicas do, counts then."""
     if pid <= 0:
         return False
     try:
@@ -101,8 +103,10 @@ def _alive(pid, marker):
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return False
-    state = stat.rsplit(")", 1)[1].split()[0]
-    return state not in ("Z", "X") and marker in cmdline
+    state, _, _, session = stat.rsplit(")", 1)[1].split()[:4]
+    if state in ("Z", "X"):
+        return False
+    return marker in cmdline or (not cmdline and int(session) == pid)
 
 
 # Modelport's runtimes for MLServer (JSON errors for the caller's mistakes, metadata from the
