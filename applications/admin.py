@@ -3,10 +3,11 @@ from django.contrib import admin
 
 from applications.api.serializers import APPLICATION_NAME, APPLICATION_NAME_RULE
 from applications.models import ApiKey, Application, Plan
+from core.admin import AuditedAdmin
 
 
 @admin.register(Plan)
-class PlanAdmin(admin.ModelAdmin):
+class PlanAdmin(AuditedAdmin):
     list_display = (
         "name",
         "requests_per_minute",
@@ -55,7 +56,7 @@ class ApplicationForm(forms.ModelForm):
 
 
 @admin.register(Application)
-class ApplicationAdmin(admin.ModelAdmin):
+class ApplicationAdmin(AuditedAdmin):
     form = ApplicationForm
     list_display = ("name", "tenant", "plan", "created_by", "created_at")
     list_filter = ("plan",)

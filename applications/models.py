@@ -69,6 +69,8 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Set by the gateway at the key's first call (and recorded in the audit trail).
+    first_used_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = CredentialQuerySet.as_manager()
 

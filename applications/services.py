@@ -7,9 +7,16 @@ from django.utils import timezone
 
 from applications.errors import ApplicationErrorCode
 from applications.models import ApiKey, Application, Plan
+from core import audit
 from core.errors import Conflict, Invalid
 from endpoints.models import Endpoint
 
+LIMIT_FIELDS = (
+    "requests_per_minute",
+    "requests_per_day",
+    "concurrent_requests",
+    "tokens_per_minute",
+)
 DEFAULT_GRACE_SECONDS = 3600
 MAX_GRACE_SECONDS = 7 * 86400
 
@@ -17,7 +24,9 @@ MAX_GRACE_SECONDS = 7 * 86400
 def create_plan(*, name, description="", **limits):
     try:
         with transaction.atomic():
-            return Plan.objects.create(name=name, description=description, **limits)
+            plan = Plan.objects.create(name=name, description=description, **limits)
+            audit.record("create", "plan", name, after=audited_plan(plan))
+            return plan
     except IntegrityError:
         raise Conflict(
             ApplicationErrorCode.PLAN_EXISTS, f"There is already a plan called {name!r}."
@@ -36,7 +45,9 @@ def create_application(*, tenant, name, plan, endpoints, created_by, expires_in_
                 tenant=tenant, name=name, plan=plan, created_by=created_by
             )
             application.endpoints.set(endpoints)
-            _, raw = ApiKey.issue(application, expires_at=_expiry(expires_in_days))
+            key, raw = ApiKey.issue(application, expires_at=_expiry(expires_in_days))
+            after = {**audited_application(application), "key": key.prefix}
+            _record("create", application, after=after)
     except IntegrityError:
         raise Conflict(
             ApplicationErrorCode.APPLICATION_EXISTS,
@@ -107,18 +118,41 @@ def rotate_key(
     keys = ApiKey.objects.usable().filter(application=application)
     keys.filter(expires_at__isnull=True).update(expires_at=cutoff)
     keys.filter(expires_at__gt=cutoff).update(expires_at=cutoff)
-    _, raw = ApiKey.issue(application, expires_at=_expiry(expires_in_days))
+    key, raw = ApiKey.issue(application, expires_at=_expiry(expires_in_days))
+    _record("rotate", application, after={"key": key.prefix, "oldKeysExpireAt": cutoff})
     return raw
 
 
 @transaction.atomic
 def revoke_keys(application):
     """Every key of the application stops working now (within the gateway's one-second cache)."""
-    return ApiKey.objects.filter(application=application, revoked_at__isnull=True).update(
+    revoked = ApiKey.objects.filter(application=application, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
+    if revoked:
+        _record("revoke", application, after={"keysRevoked": revoked})
+    return revoked
 
 
 @transaction.atomic
 def delete_application(application):
+    _record("delete", application, before=audited_application(application))
     application.delete()
+
+
+def audited_plan(plan):
+    """A plan's limits as the audit trail shows them."""
+    fields = ("description", *LIMIT_FIELDS)
+    return {field: getattr(plan, field) for field in fields}
+
+
+def audited_application(application):
+    return {
+        "plan": application.plan.name,
+        "endpoints": sorted(application.endpoints.values_list("name", flat=True)),
+    }
+
+
+def _record(action, application, before=None, after=None):
+    tenant = application.tenant.name
+    audit.record(action, "application", application.name, tenant=tenant, before=before, after=after)

@@ -16,11 +16,16 @@ class CliError(Exception):
         self.code = code
 
 
+USER_AGENT = "modelport-cli/1"
+
+
 class Client:
     def __init__(self, credentials: Credentials, session=None):
         self.credentials = credentials
         self.session = session or requests.Session()
         self.session.headers["Accept"] = "application/json"
+        # The audit trail says a change came through the CLI by this (core.audit.door_of).
+        self.session.headers["User-Agent"] = USER_AGENT
 
     @property
     def server(self):

@@ -14,13 +14,13 @@ which registers them on the parser assembled here."""
 import argparse
 import sys
 
-from cli import applications, endpoints, login, models, tenants, usage
+from cli import applications, audit, endpoints, login, models, tenants, usage
 from cli.client import Client, CliError
 from cli.credentials import Credentials
 from cli.output import show
 
 # The resource modules; their commands appear in `modelport --help` in this order.
-COMMAND_MODULES = (login, tenants, models, endpoints, applications, usage)
+COMMAND_MODULES = (login, tenants, models, endpoints, applications, usage, audit)
 # Options whose values may start with "-" (a login code is random base64url), which argparse
 # would take for an option of their own unless written as `--code=<value>`.
 DASH_VALUE_OPTIONS = ("--code",)

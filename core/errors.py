@@ -23,6 +23,7 @@ class CoreErrorCode(StrEnum):
     RATE_LIMITED = "rate_limited"
     REQUEST_TOO_LARGE = "request_too_large"
     SERVER_ERROR = "server_error"
+    INVALID_TIME = "invalid_time"
 
 
 class ModelportError(Exception):

@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db import models, transaction
 
+from core.admin import AuditedAdmin
 from endpoints import services
 from endpoints.models import Endpoint, ServingTemplate, ServingTemplateFile
 from endpoints.rendering import TemplateError, check_template
@@ -36,7 +37,7 @@ class ServingTemplateFileInline(admin.StackedInline):
 
 
 @admin.register(ServingTemplate)
-class ServingTemplateAdmin(admin.ModelAdmin):
+class ServingTemplateAdmin(AuditedAdmin):
     list_display = ("name", "updated_at")
     search_fields = ("name",)
     inlines = [ServingTemplateFileInline]

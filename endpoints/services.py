@@ -7,6 +7,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core import audit
 from core.errors import Conflict
 from endpoints.errors import EndpointErrorCode
 from endpoints.models import Endpoint
@@ -96,6 +97,7 @@ def create_endpoint(
             replicas=replicas,
             created_by=created_by,
         )
+        _record("create", endpoint, after=audited(endpoint))
         schedule_reconcile(endpoint.pk)
     return endpoint
 
@@ -125,9 +127,11 @@ def update_endpoint(endpoint, values):
     _refuse_if_deleting(endpoint)
     changes = {PATCHABLE[key]: value for key, value in values.items()}
     if any(getattr(endpoint, field) != value for field, value in changes.items()):
+        before = audited(endpoint)
         Endpoint.objects.filter(pk=endpoint.pk).update(
             **changes, generation=F("generation") + 1, updated_at=timezone.now()
         )
+        _record("change", endpoint, before=before, after={**before, **changes})
         schedule_reconcile(endpoint.pk)
     return values
 
@@ -139,6 +143,9 @@ def scale(endpoint, replicas):
     _refuse_if_deleting(endpoint)
     if endpoint.replicas != replicas:
         Endpoint.objects.filter(pk=endpoint.pk).update(replicas=replicas, updated_at=timezone.now())
+        _record(
+            "scale", endpoint, before={"replicas": endpoint.replicas}, after={"replicas": replicas}
+        )
         enqueue_after_commit(scale_endpoint, pk=endpoint.pk)
 
 
@@ -151,7 +158,25 @@ def request_endpoint_deletion(endpoint):
         Endpoint.objects.filter(pk=endpoint.pk).update(
             deletion_requested_at=now, generation=F("generation") + 1, updated_at=now
         )
+        _record("delete", endpoint, before=audited(endpoint))
     schedule_reconcile(endpoint.pk)
+
+
+def audited(endpoint):
+    """The endpoint's desired state as the audit trail shows it."""
+    return {
+        "model_name": endpoint.model_name,
+        "version_policy": endpoint.version_policy,
+        "serving": endpoint.serving.name,
+        "subject_name": endpoint.subject_name,
+        "resources": endpoint.resources,
+        "replicas": endpoint.replicas,
+    }
+
+
+def _record(action, endpoint, before=None, after=None):
+    tenant = endpoint.tenant.name
+    audit.record(action, "endpoint", endpoint.name, tenant=tenant, before=before, after=after)
 
 
 def request_resync(endpoints):

@@ -8,13 +8,20 @@ from celery import shared_task
 from django.db import transaction
 from django.utils import timezone
 
+from core import audit
 from core.phase import Phase
 from endpoints.models import Endpoint
 from endpoints.targets import endpoint_target
 from tenants.tasks import due_for_reconcile
 from workers.backends import get_orchestrator
 from workers.errors import PermanentError, TransientError
-from workers.reconcile import RECONCILE, observe, retry_or_fail
+from workers.reconcile import (
+    RECONCILE,
+    count_generation_lag,
+    count_repairs,
+    observe,
+    retry_or_fail,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +67,7 @@ def _apply_endpoint(endpoint):
         message="Objects applied; waiting for the pods to become ready.",
         observed_generation=generation,
     )
+    count_generation_lag("endpoint", endpoint)
     return "applied"
 
 
@@ -68,7 +76,9 @@ def _delete_endpoint(endpoint):
         endpoint.pk, finished=False, phase=Phase.DELETING, message="Removing the objects."
     )
     get_orchestrator().delete_endpoint(endpoint.tenant.namespace, endpoint.name)
-    endpoint.delete()
+    with transaction.atomic():
+        endpoint.delete()
+        audit.record("removed", "endpoint", endpoint.name, tenant=endpoint.tenant.name)
     return "deleted"
 
 
@@ -215,4 +225,5 @@ def _resync(orchestrator):
     for obj in orphans:
         logger.warning("removing orphaned %s %s/%s", obj.kind, obj.namespace, obj.name)
         orchestrator.delete_endpoint_object(obj)
+    count_repairs("endpoint", requeued=len(due), orphan=len(orphans))
     return {"endpoints_reconciled": len(due), "endpoint_objects_removed": len(orphans)}

@@ -10,11 +10,13 @@ from django.conf import settings
 from django.contrib import auth
 from django.core.exceptions import DisallowedHost
 from django.core.handlers.asgi import ASGIRequest
-from django.db import connections
+from django.db import connections, transaction
+from django.utils import timezone
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
 
 from applications.models import API_KEY_PREFIX, ApiKey
+from core import audit
 from endpoints.selectors import gateway_target
 from gateway.limits import plan_limits
 from gateway.proxy import MEMBER, GatewayError, Grant
@@ -147,12 +149,29 @@ def authorize_application(raw_key, tenant):
     application = key.application
     if application.tenant.name != tenant:
         raise _tenant_not_found(tenant)
+    if key.first_used_at is None:
+        _first_use(key)
     return Grant(
         application=application.name,
         subject=f"application:{application.pk}",
         endpoints=frozenset(application.endpoints.values_list("name", flat=True)),
         limits=plan_limits(application.plan),
     )
+
+
+@transaction.atomic
+def _first_use(key):
+    """The key's first call is a fact for the audit trail, recorded once (whichever gateway
+    process sees it first)."""
+    if ApiKey.objects.filter(pk=key.pk, first_used_at=None).update(first_used_at=timezone.now()):
+        application = key.application
+        audit.record(
+            "first_use",
+            "api_key",
+            key.prefix,
+            tenant=application.tenant.name,
+            actor=audit.Actor("application", application.name, "gateway"),
+        )
 
 
 def authorize_member(headers, tenant):

@@ -12,7 +12,6 @@ class GatewayErrorCode(StrEnum):
     LIMITS_UNAVAILABLE = "limits_unavailable"
     REQUEST_TOO_LARGE = "request_too_large"
     # The usage API's query.
-    INVALID_TIME = "invalid_time"
     INVALID_GRANULARITY = "invalid_granularity"
     INVALID_RANGE = "invalid_range"
     RANGE_TOO_LARGE = "range_too_large"

@@ -3,13 +3,17 @@ testable without a server.
 
 Towards the model server: exactly the caller's end-to-end headers, less its credentials and the
 portal's CSRF token, with the forwarding headers set by the gateway (a caller's own claims about
-addresses are not passed on). Nothing is added on the caller's behalf: the HTTP client's own
-defaults (Accept-Encoding, Content-Type, User-Agent, Accept) are switched off.
+addresses are not passed on) and the request id the caller is answered with (core.request_id).
+Nothing is added on the caller's behalf: the HTTP client's own defaults (Accept-Encoding,
+Content-Type, User-Agent, Accept) are switched off.
 
 Towards the caller: only headers on an allowlist. The answer is written by a tenant's model
 server but served on the portal's origin, so headers that act on the origin (HSTS,
-Clear-Site-Data, CORS, cookies, redirects, Link, Alt-Svc, ...) never pass.
+Clear-Site-Data, CORS, cookies, redirects, Link, Alt-Svc, ...) never pass. The request id is
+the gateway's own (portal.request_context), never the model server's.
 """
+
+from core import request_id
 
 # Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection, not to the message.
 HOP_BY_HOP = {
@@ -38,6 +42,7 @@ NOT_FORWARDED = HOP_BY_HOP | {
     b"x-forwarded-proto",
     b"x-forwarded-port",
     b"x-real-ip",
+    b"x-request-id",
 }
 # What aiohttp adds to a request that lacks them, unless told not to.
 CLIENT_DEFAULTS = frozenset({"Accept", "Accept-Encoding", "Content-Type", "User-Agent"})
@@ -54,7 +59,6 @@ ALLOWED_RESPONSE_HEADERS = {
     "expires",
     "vary",
     "retry-after",
-    "x-request-id",
 }
 
 
@@ -81,6 +85,8 @@ def forwarded_request_headers(scope):
     if host:
         forwarded.append(("X-Forwarded-Host", host))
     forwarded.append(("X-Forwarded-Proto", scope.get("scheme", "http")))
+    if request_id.get():
+        forwarded.append((request_id.HEADER, request_id.get()))
     skip = frozenset(name for name in CLIENT_DEFAULTS if name.lower() not in sent)
     return forwarded, skip
 

@@ -86,6 +86,11 @@ class Decision:
     retry_after: int = 0  # whole seconds, for the Retry-After header
     used_this_minute: int = 0
 
+    @property
+    def reason(self):
+        """For metrics: "allowed", or the limit that refused the call."""
+        return "allowed" if self.allowed else self.limit
+
     def headers(self, limits):
         """RateLimit headers for the caller: the per-minute limit and what is left of it."""
         if limits.requests_per_minute is None:

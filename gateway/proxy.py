@@ -29,12 +29,15 @@ from django.conf import settings
 from django.db import DatabaseError
 from redis.exceptions import RedisError
 
+from core import metrics
 from gateway.headers import answered_response_headers, forwarded_request_headers
 from gateway.limits import Limits, MemoryLimiter, RedisLimiter
 from gateway.tokens import TokenScan, readable_accept_encoding
 from gateway.usage import MemoryUsage, RedisUsage
 
 logger = logging.getLogger(__name__)
+# One line per call that reached an endpoint (INFO), with its request id (core.logs).
+access_logger = logging.getLogger("gateway.access")
 
 CACHE_SECONDS = 1.0
 # Every answer is served on the portal's origin, to callers that may be signed in to the portal,
@@ -251,7 +254,8 @@ class Gateway:
         tenant, endpoint, path = target
         limiter, usage = self._counters()
         started = time.monotonic()
-        outcome = {"status": 499, "tokens": 0}  # 499: the caller went away first
+        # 499: the caller went away first. `forwarded`: when the call left for the model server.
+        outcome = {"status": 499, "tokens": 0, "forwarded": None}
         acquired = False
         try:
             rate_headers = []
@@ -259,6 +263,7 @@ class Gateway:
                 try:
                     decision = await limiter.acquire(grant.subject, grant.limits)
                 except RedisError:
+                    metrics.GATEWAY_LIMITER.labels("unavailable").inc()
                     logger.exception("gateway: the limiter is unavailable")
                     raise GatewayError(
                         503,
@@ -266,6 +271,7 @@ class Gateway:
                         "The gateway cannot check the application's plan right now; try again.",
                     ) from None
                 rate_headers = decision.headers(grant.limits)
+                metrics.GATEWAY_LIMITER.labels(decision.reason).inc()
                 if not decision.allowed:
                     raise GatewayError(
                         429,
@@ -293,7 +299,8 @@ class Gateway:
             url = self._pick(tenant, endpoint, urls) + path
             if scope.get("query_string"):
                 url += "?" + scope["query_string"].decode("latin-1")
-            await self._forward(scope, receive, send, url, rate_headers, outcome)
+            outcome["forwarded"] = time.monotonic()
+            await self._forward(scope, receive, send, target, url, rate_headers, outcome)
         except GatewayError as error:
             outcome["status"] = error.status
             await self._error(send, error)
@@ -310,7 +317,9 @@ class Gateway:
                 await limiter.release(grant.subject, grant.limits)
             if outcome["tokens"] and grant.limits is not None:
                 await limiter.add_tokens(grant.subject, outcome["tokens"])
-            latency_ms = (time.monotonic() - started) * 1000
+            seconds = time.monotonic() - started
+            _count(grant, target, outcome, started, seconds)
+            latency_ms = seconds * 1000
             await usage.record(
                 tenant,
                 grant.application,
@@ -341,7 +350,7 @@ class Gateway:
     def _too_large(self):
         return f"The request body is larger than the gateway's limit of {self.max_body} bytes."
 
-    async def _forward(self, scope, receive, send, url, extra_headers, outcome):
+    async def _forward(self, scope, receive, send, target, url, extra_headers, outcome):
         headers, skip_defaults = forwarded_request_headers(scope)
         headers = [
             (name, readable_accept_encoding(value) if name.lower() == "accept-encoding" else value)
@@ -391,18 +400,22 @@ class Gateway:
                 started = True
                 outcome["status"] = response.status
                 tokens = TokenScan(response.headers)
-                async for chunk in response.content.iter_chunked(65536):
-                    tokens.feed(chunk)
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                with metrics.GATEWAY_OPEN_STREAMS.labels(*target[:2]).track_inprogress():
+                    async for chunk in response.content.iter_chunked(65536):
+                        tokens.feed(chunk)
+                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 outcome["tokens"] = tokens.total
         except GatewayError:
             raise
         except (aiohttp.ClientError, TimeoutError) as exc:
             if started:
+                metrics.GATEWAY_BACKEND_ERRORS.labels(*target[:2], "cut").inc()
                 raise  # the status line is out: all we can do is cut the response short
             if exceeded:
                 raise GatewayError(413, "request_too_large", self._too_large()) from None
+            reason = "timeout" if isinstance(exc, TimeoutError) else "error"
+            metrics.GATEWAY_BACKEND_ERRORS.labels(*target[:2], reason).inc()
             if isinstance(exc, TimeoutError):
                 raise GatewayError(
                     504, "backend_timeout", "The model server took too long to answer."
@@ -429,3 +442,32 @@ class Gateway:
         headers += error.headers
         await send({"type": "http.response.start", "status": error.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+def _count(grant, target, outcome, started, seconds):
+    """The call in the gateway's metrics (core.metrics) and its access log line."""
+    tenant, endpoint, _ = target
+    call = (tenant, endpoint, grant.application or "-")
+    metrics.GATEWAY_REQUESTS.labels(*call, metrics.status_class(outcome["status"])).inc()
+    metrics.GATEWAY_SECONDS.labels(tenant, endpoint).observe(seconds)
+    access_logger.info(
+        "%s/%s answered %s in %.1f ms",
+        tenant,
+        endpoint,
+        outcome["status"],
+        seconds * 1000,
+        extra={
+            "tenant": tenant,
+            "endpoint": endpoint,
+            "application": grant.application,
+            "status": outcome["status"],
+            "duration_ms": round(seconds * 1000, 3),
+            "tokens": outcome["tokens"],
+        },
+    )
+    if outcome["forwarded"] is not None:
+        metrics.GATEWAY_OVERHEAD_SECONDS.labels(tenant, endpoint).observe(
+            outcome["forwarded"] - started
+        )
+    if outcome["tokens"]:
+        metrics.GATEWAY_TOKENS.labels(*call, "total").inc(outcome["tokens"])

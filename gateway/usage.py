@@ -24,9 +24,9 @@ import redis
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
-from core.errors import Invalid
+from core.api.params import instant
+from core.errors import CoreErrorCode, Invalid
 from gateway.errors import GatewayErrorCode
 from gateway.models import UsageMinute
 from tenants.models import Tenant
@@ -271,23 +271,6 @@ class UsageReport:
     totals: dict  # requests, errors, p50_ms, p99_ms and tokens of the whole range
 
 
-def _instant(params, name, default):
-    raw = params.get(name)
-    if raw is None:
-        return default
-    try:
-        value = parse_datetime(raw.replace(" ", "+"))  # a "+" in a query string arrives as a space
-    except ValueError:  # well formed, but no such time (February 30th)
-        value = None
-    if value is None:
-        raise Invalid(
-            GatewayErrorCode.INVALID_TIME,
-            f"{name}: {raw!r} is not an ISO 8601 time such as 2026-01-31T12:00:00Z.",
-            fields={name: ["Not an ISO 8601 time."]},
-        )
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def query_usage(tenant, params):
     """The tenant's usage as the API's query parameters ask for it (`granularity`, default hour;
     `since`/`until`, default the last day; optional `application` and `endpoint`). A bad
@@ -299,14 +282,14 @@ def query_usage(tenant, params):
             f"granularity: use one of {', '.join(GRANULARITY_SECONDS)}.",
             fields={"granularity": ["Unknown granularity."]},
         )
-    until = _instant(params, "until", timezone.now())
-    since = _instant(params, "since", None)
+    until = instant(params, "until", timezone.now())
+    since = instant(params, "since", None)
     if since is None:
         try:
             since = until - timedelta(days=1)
         except OverflowError:  # until is on the first day of year 1
             raise Invalid(
-                GatewayErrorCode.INVALID_TIME,
+                CoreErrorCode.INVALID_TIME,
                 "until: give a later time, or give since too.",
                 fields={"until": ["Too early."]},
             ) from None

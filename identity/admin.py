@@ -1,10 +1,11 @@
 from django.contrib import admin, messages
 
+from core.admin import AuditedAdmin, ReadOnlyAdmin
 from identity.models import OidcIdentity, PersonalAccessToken, hash_token
 
 
 @admin.register(PersonalAccessToken)
-class PersonalAccessTokenAdmin(admin.ModelAdmin):
+class PersonalAccessTokenAdmin(AuditedAdmin):
     list_display = (
         "prefix",
         "user",
@@ -31,15 +32,12 @@ class PersonalAccessTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(OidcIdentity)
-class OidcIdentityAdmin(admin.ModelAdmin):
-    """Read-only: identities are created at first login and belong to the provider."""
+class OidcIdentityAdmin(ReadOnlyAdmin):
+    """Read-only: identities are created at first login and belong to the provider (deleting
+    one unlinks the user from it)."""
+
+    deletable = True
 
     list_display = ("user", "subject", "issuer", "created_at", "last_login_at")
     search_fields = ("user__username", "subject")
     readonly_fields = ("user", "issuer", "subject", "created_at", "last_login_at")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

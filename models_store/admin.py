@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from core.admin import ReadOnlyAdmin
 from models_store.models import ModelFile, ModelVersion, MultipartUpload
 
 
@@ -26,7 +27,7 @@ class MultipartUploadInline(admin.TabularInline):
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(admin.ModelAdmin):
+class ModelVersionAdmin(ReadOnlyAdmin):
     """Read-only: bytes and state change through the API and the workers, which keep storage and
     the index in step; an edit here would only put them out of step."""
 
@@ -44,12 +45,3 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
     )
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import transaction
 
+from core import audit
 from core.errors import Conflict, Invalid
 from models_store import validation
 from models_store.errors import ModelStoreErrorCode, storage_errors
@@ -290,6 +291,14 @@ def upload_archive(*, tenant, user, name, version, stream, length, overwrite):
         model_version.reserved_bytes = 0
         model_version.state = VersionState.READY
         model_version.save(update_fields=["reserved_bytes", "state", "updated_at"])
+        audit.record(
+            "upload",
+            "model_version",
+            f"{model_version.name}/{model_version.version}",
+            tenant=tenant.name,
+            before={"files": len(existing)} if existing else None,
+            after={"files": len(written), "bytes": sum(size for size, _ in written.values())},
+        )
     stale = [prefix + path for path in existing if path not in written]
     if stale:
         with storage_errors():

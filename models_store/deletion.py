@@ -3,6 +3,7 @@ Deleting (hidden from lists) and a worker removes its objects, then its row."""
 
 from django.db import transaction
 
+from core import audit
 from core.errors import Conflict, NotFound
 from core.signals import answers
 from models_store.errors import ModelStoreErrorCode
@@ -36,6 +37,7 @@ def request_version_deletion(*, tenant, name, version):
         )
     model_version.state = VersionState.DELETING
     model_version.save(update_fields=["state", "updated_at"])
+    audit.record("delete", "model_version", f"{name}/{version}", tenant=tenant.name)
     pk = model_version.pk
     enqueue_after_commit(delete_model_version, pk=pk)
     return model_version.prefix

@@ -11,6 +11,7 @@ import logging
 from django.db import transaction
 from django.db.models import Q
 
+from core import audit
 from core.errors import Conflict, Invalid, NotFound, TooLarge
 from core.phase import Phase
 from models_store import validation
@@ -233,6 +234,14 @@ def complete_upload(*, tenant, upload, parts):
                 model_version=model_version, path=upload.path, defaults={"size": size, "etag": etag}
             )
             mark_ready_when_idle(model_version)
+            audit.record(
+                "upload",
+                "model_file",
+                f"{model_version.name}/{model_version.version}/{upload.path}",
+                tenant=tenant.name,
+                before={"size": replaced.size} if replaced else None,
+                after={"size": size, "etag": etag},
+            )
     if over_quota is not None:
         with storage_errors():
             store.delete_objects(tenant.bucket, [upload.key])

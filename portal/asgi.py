@@ -15,15 +15,17 @@ from gateway.access import (  # noqa: E402
     store_usage,
 )
 from gateway.proxy import Gateway  # noqa: E402
+from portal.request_context import RequestContext  # noqa: E402
 from portal.request_guard import RequestGuard  # noqa: E402
 
-# The portal's few static files (admin, browsable API, API docs) are served by this process;
-# /gateway/ is served by the gateway before Django sees the request; every other request body is
-# judged by the guard before Django reads it.
-application = Gateway(
+# Every request gets its id first; the portal's few static files (admin, browsable API, API
+# docs) are served by this process; /gateway/ is served by the gateway before Django sees the
+# request; every other request body is judged by the guard before Django reads it.
+gateway = Gateway(
     RequestGuard(ASGIStaticFilesHandler(django_application)),
     authorize,
     endpoint_backends,
     store_usage,
     check_csrf,
 )
+application = RequestContext(gateway)

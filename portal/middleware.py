@@ -1,7 +1,11 @@
 """Middleware of the portal's own."""
 
+import time
+
 from django.core.handlers.asgi import ASGIRequest
 from django.db import connections
+
+from core import metrics, request_id
 
 
 class CloseConnectionsAfterAsgiRequest:
@@ -45,4 +49,48 @@ class PortalContentSecurityPolicy:
         response = self.get_response(request)
         if request.path.startswith("/ui/"):
             response.headers.setdefault("Content-Security-Policy", PORTAL_CONTENT_SECURITY_POLICY)
+        return response
+
+
+class HttpMetrics:
+    """Counts and times each request Django answers, by its URL pattern (`tenants/<str:tenant>/
+    endpoints`), never by its path: a path holds names and ids without bound."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        started = time.monotonic()
+        response = self.get_response(request)
+        match = request.resolver_match
+        route = "/" + match.route if match is not None else "unmatched"
+        method = request.method if request.method in KNOWN_METHODS else "other"
+        metrics.HTTP_REQUESTS.labels(
+            route, method, metrics.status_class(response.status_code)
+        ).inc()
+        metrics.HTTP_SECONDS.labels(route, method).observe(time.monotonic() - started)
+        return response
+
+
+KNOWN_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+
+class RequestIdOutsideAsgi:
+    """Under ASGI, portal.request_context gives every request its id before Django runs. A
+    request that reaches Django another way (WSGI, the test client) gets one here, the same
+    way, so its log lines and audit records carry one too."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request_id.get():
+            return self.get_response(request)
+        current = request_id.accept(request.headers.get(request_id.HEADER, ""))
+        token = request_id.bind(current)
+        try:
+            response = self.get_response(request)
+        finally:
+            request_id.reset(token)
+        response[request_id.HEADER] = current
         return response

@@ -104,6 +104,7 @@ INSTALLED_APPS = [
     "portal",
     "ui",
     "gateway",
+    "audit",
     "applications",
     "endpoints",
     "models_store",
@@ -113,11 +114,14 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "portal.middleware.CloseConnectionsAfterAsgiRequest",
+    "portal.middleware.HttpMetrics",
+    "portal.middleware.RequestIdOutsideAsgi",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "audit.middleware.AuditContext",
     "identity.backend.OidcSessionRefresh",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -221,7 +225,13 @@ MODELPORT_STATUS_SECONDS = _int("MODELPORT_STATUS_SECONDS", 15, minimum=1)
 # minutes that ended at least MODELPORT_USAGE_SETTLE_SECONDS ago (calls still finishing elsewhere).
 MODELPORT_USAGE_FLUSH_SECONDS = _int("MODELPORT_USAGE_FLUSH_SECONDS", 60, minimum=1)
 MODELPORT_USAGE_SETTLE_SECONDS = _int("MODELPORT_USAGE_SETTLE_SECONDS", 120, minimum=0)
+# Audit records older than this many days are removed (daily).
+MODELPORT_AUDIT_RETENTION_DAYS = _int("MODELPORT_AUDIT_RETENTION_DAYS", 365, minimum=1)
 CELERY_BEAT_SCHEDULE = {
+    "purge-audit-records": {
+        "task": "audit.tasks.purge_expired_records",
+        "schedule": 86400.0,
+    },
     "resync-tenants": {
         "task": "tenants.tasks.resync_tenants",
         "schedule": float(MODELPORT_RESYNC_SECONDS),
@@ -314,6 +324,10 @@ MODELPORT_HTTP_MAX_CONNECTIONS = _int("MODELPORT_HTTP_MAX_CONNECTIONS", 1000, mi
 # The inference gateway: the largest request body it forwards, and how long it waits for a reply.
 MODELPORT_GATEWAY_MAX_BODY_BYTES = _int("MODELPORT_GATEWAY_MAX_BODY_BYTES", 64 * 1024 * 1024, 1)
 MODELPORT_GATEWAY_TIMEOUT = _int("MODELPORT_GATEWAY_TIMEOUT", 60, minimum=1)
+# GET /metrics: scrapers send this as a bearer token; unset, only this machine may scrape.
+MODELPORT_METRICS_TOKEN = env.str("MODELPORT_METRICS_TOKEN", default="")
+# A Celery worker in a pod of its own serves its task metrics on this port (0: it does not).
+MODELPORT_WORKER_METRICS_PORT = _int("MODELPORT_WORKER_METRICS_PORT", 0, minimum=0)
 # Seconds for every call to the Kubernetes API server.
 MODELPORT_KUBE_TIMEOUT = _int("MODELPORT_KUBE_TIMEOUT", 15, minimum=1)
 # The Kubernetes version whose schema serving templates are checked against when saved.
@@ -460,17 +474,35 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Production (a SECRET_KEY from the environment, no DEBUG) logs one JSON object per line; `make
+# run` readable text. Both carry the request id.
+MODELPORT_LOG_FORMAT = _choice(
+    "MODELPORT_LOG_FORMAT",
+    ("text", "json"),
+    "json" if not DEBUG and env.str("SECRET_KEY", default="") else "text",
+)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "core.logs.RequestIdFilter"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "core.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": MODELPORT_LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO").upper()},
     "loggers": {
         "kubernetes": {"level": "WARNING"},
         "botocore": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
-        # Every task run is not news on a console; failures and retries still are.
-        "celery.app.trace": {"level": "WARNING"},
+        # Celery's own lines (connected, ready, every task run, every beat send) are not news
+        # on a console; its warnings and errors still are. Our tasks log under their modules.
+        "celery": {"level": "WARNING"},
     },
 }

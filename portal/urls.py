@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from portal import health
+from portal.metrics import metrics_view
 from ui.views import catalogue
 
 handler404 = "ui.pages.not_found"
@@ -17,6 +18,7 @@ urlpatterns = [
     path("favicon.ico", RedirectView.as_view(url=static("ui/favicon.svg"), permanent=True)),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("api-auth/", include("rest_framework.urls")),
     path("oidc/", include("mozilla_django_oidc.urls")),
@@ -28,4 +30,5 @@ urlpatterns = [
     path("", include("endpoints.api.urls")),
     path("", include("applications.api.urls")),
     path("", include("gateway.api.urls")),
+    path("", include("audit.api.urls")),
 ]

@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
+from core.admin import AuditedInlines
 from core.errors import ModelportError
 from tenants import services, validation
 from tenants.models import Tenant, TenantBinding
@@ -61,7 +62,7 @@ class TenantForm(forms.ModelForm):
 
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(AuditedInlines):
     form = TenantForm
     list_display = ("name", "scope", "phase", "generation", "observed_generation", "reconciled_at")
     list_filter = ("phase",)

@@ -1,10 +1,13 @@
 """Writes to tenants. Each records desired state in one transaction and, once it commits,
 asks a worker to make the cluster and storage match."""
 
+import hashlib
+
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core import audit
 from core.errors import Conflict
 from core.signals import answers
 from tenants.errors import TenantErrorCode
@@ -32,6 +35,7 @@ def create_tenant(*, name, scope, ca_cert, quota, created_by):
             tenant = Tenant.objects.create(
                 name=name, scope=scope, ca_cert=ca_cert, quota=quota, created_by=created_by
             )
+            audit.record("create", "tenant", name, tenant=name, after=audited(tenant))
             bind_scope(tenant)
             schedule_reconcile(tenant.pk)
     except IntegrityError:
@@ -41,11 +45,20 @@ def create_tenant(*, name, scope, ca_cert, quota, created_by):
     return tenant
 
 
+def audited(tenant):
+    """The tenant's desired state as the audit trail shows it: the CA by its fingerprint."""
+    ca = tenant.ca_cert
+    fingerprint = "sha256:" + hashlib.sha256(ca.encode()).hexdigest()[:16] if ca else ""
+    return {"scope": tenant.scope, "quota": tenant.quota, "ca_cert": fingerprint}
+
+
 def bind_scope(tenant):
     """The tenant's scope group gets the editor role, as the reference gives tenant users."""
-    TenantBinding.objects.get_or_create(
+    binding, created = TenantBinding.objects.get_or_create(
         tenant=tenant, group=tenant.scope, defaults={"role": Role.EDITOR}
     )
+    if created:
+        _record_binding("bind", binding, after={"role": binding.role})
 
 
 @transaction.atomic
@@ -57,6 +70,7 @@ def request_tenant_deletion(tenant):
         Tenant.objects.filter(pk=tenant.pk).update(
             deletion_requested_at=now, generation=F("generation") + 1, updated_at=now
         )
+        audit.record("delete", "tenant", tenant.name, tenant=tenant.name, before=audited(tenant))
     schedule_reconcile(tenant.pk)
 
 
@@ -82,8 +96,18 @@ def update_tenant(tenant, changes, *, bindings_changed=False):
         refuse_ca_removal_in_use(tenant)
     if not changed and not bindings_changed:
         return tenant
+    before = audited(tenant)
     for field in changed:
         setattr(tenant, field, changes[field])
+    if changed:
+        audit.record(
+            "change",
+            "tenant",
+            tenant.name,
+            tenant=tenant.name,
+            before=before,
+            after=audited(tenant),
+        )
     if "scope" in changed:
         # The new scope group gets the role a new tenant gives it; the old group keeps its
         # binding until an admin removes it (its members may still need their access).
@@ -141,7 +165,9 @@ def bind_group(tenant, *, group, role):
     )
     if created:
         outcome = "created"
+        _record_binding("bind", binding, after={"role": role})
     elif binding.role != role:
+        _record_binding("change", binding, before={"role": binding.role}, after={"role": role})
         binding.role = role
         binding.save(update_fields=["role"])
         outcome = "changed"
@@ -157,7 +183,15 @@ def unbind_group(tenant, *, group):
     tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
     if tenant.deletion_requested_at:
         raise _deleting(tenant)
-    deleted, _ = TenantBinding.objects.filter(tenant=tenant, group=group).delete()
-    if deleted:
-        _bump_generation(tenant)
-    return bool(deleted)
+    binding = TenantBinding.objects.filter(tenant=tenant, group=group).first()
+    if binding is None:
+        return False
+    _record_binding("unbind", binding, before={"role": binding.role})
+    binding.delete()
+    _bump_generation(tenant)
+    return True
+
+
+def _record_binding(action, binding, before=None, after=None):
+    tenant = binding.tenant.name
+    audit.record(action, "binding", binding.group, tenant=tenant, before=before, after=after)

@@ -6,16 +6,18 @@ from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core import audit
 from core.phase import Phase
 from tenants.manifests import tenant_manifests
 from tenants.models import Tenant
 from tenants.signals import tenant_reconciled
 from workers.backends import get_orchestrator
 from workers.errors import PermanentError, TransientError
-from workers.reconcile import RECONCILE, observe, retry_or_fail
+from workers.reconcile import RECONCILE, count_generation_lag, count_repairs, observe, retry_or_fail
 from workers.storage import get_object_store
 
 logger = logging.getLogger(__name__)
@@ -57,6 +59,7 @@ def _provision_tenant(tenant):
     orchestrator.apply_tenant(tenant.namespace, manifests)
     get_object_store().ensure_bucket(tenant.bucket)
     _observe(tenant.pk, phase=Phase.READY, message="", observed_generation=generation)
+    count_generation_lag("tenant", tenant)
     tenant_reconciled.send(sender=Tenant, tenant=tenant)
     return "ready"
 
@@ -70,7 +73,9 @@ def _delete_tenant(tenant):
     )
     get_object_store().delete_bucket(tenant.bucket)
     get_orchestrator().delete_tenant(tenant.namespace)
-    tenant.delete()
+    with transaction.atomic():
+        tenant.delete()
+        audit.record("removed", "tenant", tenant.name, tenant=tenant.name)
     return "deleted"
 
 
@@ -119,9 +124,9 @@ def _resync(orchestrator):
     }
     survey = orchestrator.survey_tenants(wanted)
     drifted = set(survey.drifted)
+    drifted_pks = {tenant.pk for tenant in ready if tenant.namespace in drifted}
+    due |= drifted_pks
     for tenant in ready:
-        if tenant.namespace in drifted:
-            due.add(tenant.pk)
         used = survey.quota_used.get(tenant.namespace, {})
         if used != tenant.quota_used:
             Tenant.objects.filter(pk=tenant.pk).update(quota_used=used)
@@ -132,4 +137,10 @@ def _resync(orchestrator):
     for name in sorted(orphans):
         logger.warning("removing orphaned tenant namespace %s", name)
         orchestrator.delete_orphan(name)
+    count_repairs(
+        "tenant",
+        requeued=len(due - drifted_pks),
+        drift=len(drifted_pks),
+        orphan=len(orphans),
+    )
     return {"reconciled": len(due), "orphans_removed": len(orphans)}

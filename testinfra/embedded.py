@@ -19,7 +19,7 @@ TEST_ONLY = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")
 
 
 class EmbeddedProduct:
-    def __init__(self, folder, demo=False):
+    def __init__(self, folder, demo=False, **environment):
         self.folder = Path(folder)
         self.demo = demo
         self.port = free_port()
@@ -27,6 +27,7 @@ class EmbeddedProduct:
         self.log_path = self.folder / "runembedded.log"
         self.environment = {k: v for k, v in os.environ.items() if k not in TEST_ONLY}
         self.environment.update(MODELPORT_DATA_DIR=str(self.data_dir), LOG_LEVEL="WARNING")
+        self.environment.update(environment)
         self.process = None
 
     @property

@@ -305,13 +305,14 @@ def sign_in(page, live_server, settings):
 @pytest.fixture
 def embedded_product(tmp_path):
     """Starts `make run`'s product (see testinfra/embedded.py): `embedded_product(demo=True)`
-    also creates the admin and the demo, as `make run` does by default."""
+    also creates the admin and the demo, as `make run` does by default; keyword arguments are
+    environment variables for the product."""
     from testinfra.embedded import EmbeddedProduct
 
     started = []
 
-    def start(demo=False):
-        started.append(EmbeddedProduct(tmp_path, demo=demo).start())
+    def start(demo=False, **environment):
+        started.append(EmbeddedProduct(tmp_path, demo=demo, **environment).start())
         return started[-1]
 
     yield start
@@ -326,10 +327,10 @@ def gateway_url():
 
     import uvicorn
 
-    from portal.asgi import application
+    from portal.asgi import application, gateway
     from testinfra.servers import free_port
 
-    application.reset()
+    gateway.reset()
     port = free_port()
     # No proxy in front: a caller's own X-Forwarded-For is not believed (uvicorn trusts it from
     # 127.0.0.1 by default, which is where the tests call from).

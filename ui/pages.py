@@ -50,6 +50,13 @@ def read_only(view):
     return view
 
 
+def tenant_admins_only(view):
+    """Marks a tenant page that only the tenant's admins see (the view asks TenantPage for
+    Role.ADMIN), so that the UI isolation test expects a viewer's 403."""
+    view.tenant_admins_only = True
+    return view
+
+
 def platform_admins_only(action):
     """Refuse anyone but platform admins with the API's 403 ("Only platform admins can
     <action>."). Under a tenant's URL, a tenant the caller can't see is a 404 first, as in the

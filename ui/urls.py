@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from ui.views import applications, catalogue, endpoints, models, tenants, usage
+from ui.views import activity, applications, catalogue, endpoints, models, tenants, usage
 
 app_name = "ui"
 
@@ -38,6 +38,7 @@ tenant_pages = [
         name="application-delete",
     ),
     path("usage/", usage.usage, name="usage"),
+    path("activity/", activity.activity, name="activity"),
 ]
 
 urlpatterns = [

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
+from core import metrics
 from core.phase import Phase
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,29 @@ def observe(model, pk, *, finished=True, **fields):
     if finished:
         fields["reconciled_at"] = timezone.now()
     model.objects.filter(pk=pk).update(**fields)
+
+
+def count_generation_lag(kind, row):
+    """When `row`'s objects were just applied for a generation not applied before: how long
+    after the desired change (its last save) that was."""
+    if row.observed_generation < row.generation:
+        lag = max(0.0, (timezone.now() - row.updated_at).total_seconds())
+        metrics.GENERATION_LAG_SECONDS.labels(kind).observe(lag)
+        logger.info(
+            "%s %s: generation %s applied %.1f s after the change",
+            kind,
+            row,
+            row.generation,
+            lag,
+            extra={"kind": kind, "generation": row.generation, "lag_seconds": round(lag, 3)},
+        )
+
+
+def count_repairs(kind, **repairs):
+    """What a resync repaired, by kind of repair (requeued, drift, orphan)."""
+    for repair, count in repairs.items():
+        if count:
+            metrics.RESYNC_REPAIRS.labels(kind, repair).inc(count)
 
 
 def retry_or_fail(task, model, pk, exc):

@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.db import connections
 
 from applications.models import ApiKey, Plan
+from audit.models import AuditRecord
 from cli.client import Client
 from cli.credentials import Credentials
 from cli.main import main
@@ -180,6 +181,10 @@ def test_endpoints_applications_and_usage_from_the_command_line(run, signed_in, 
 
     assert run("endpoints", "scale", "team-a", "iris", 0)[0] == 0
     assert Endpoint.objects.get(name="iris").replicas == 0
+    # The audit trail says who, and that it came through the CLI.
+    created, scaled = AuditRecord.objects.filter(kind="endpoint").order_by("id")
+    assert (created.action, created.actor, created.door) == ("create", "erin", "cli")
+    assert scaled.changes == {"replicas": {"before": 2, "after": 0}}
     code, out, _ = run("--json", "endpoints", "update", "team-a", "iris", "--subject", "client-2")
     assert json.loads(out)["values"] == {"subjectName": "client-2"}
     code, out, _ = run("endpoints", "list", "team-a")
@@ -403,3 +408,22 @@ def test_a_login_code_that_starts_with_a_dash_is_sent_as_the_code(run, settings)
     # The code reached the API, which has no identity provider to trade it with.
     assert code == 1
     assert "(oidc_disabled)" in err
+
+
+def test_the_audit_trail_from_the_command_line(run, signed_in):
+    assert run("bindings", "add", "team-a", "auditors", "viewer")[0] == 0
+    assert run("bindings", "remove", "team-a", "auditors")[0] == 0
+    code, out, err = run("audit", "team-a")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].split() == ["TIME", "ACTOR", "DOOR", "ACTION", "KIND", "NAME"]
+    assert [line.split()[1:] for line in lines[1:]] == [
+        ["erin", "cli", "unbind", "binding", "team-a/auditors"],
+        ["erin", "cli", "bind", "binding", "team-a/auditors"],
+    ]
+    code, out, _ = run("audit", "team-a", "--action", "bind", "--jsonl")
+    [line] = out.splitlines()
+    assert json.loads(line)["changes"] == {"role": {"before": None, "after": "viewer"}}
+    # Everyone's trail is for platform admins.
+    code, _, err = run("audit")
+    assert code == 1 and "platform admin" in err

@@ -146,14 +146,15 @@ def answers(words, data, *, errors=(), name=None, signed_in=True, **schema):
 def answers_page(key, item, *, name, errors=(), **schema):
     """`extend_schema` for a paginated list: `{"status": "OK", "data": {key: [item, ...]},
     "pagination": {...}}`, with the `page` and `page_size` parameters. A page past the last is a
-    404."""
+    404. `responses` adds other answers, as for `answers`."""
     data = type(f"{name}List", (serializers.Serializer,), {key: serializers.ListField(child=item)})
     page = _envelope(["OK"], data(), f"{name}Page", pagination=True)
     _pages.add(page)
     success = {200: page}
     parameters = [*PAGE_PARAMETERS, *schema.pop("parameters", [])]
+    more = schema.pop("responses", None)
     return extend_schema(
-        responses=_responses(success, {404, *errors}, signed_in=True),
+        responses=_responses(success, {404, *errors}, signed_in=True, more=more),
         parameters=parameters,
         **schema,
     )

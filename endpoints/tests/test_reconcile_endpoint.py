@@ -6,7 +6,9 @@ import re
 from unittest import mock
 
 import pytest
+from prometheus_client import REGISTRY
 
+from audit.models import AuditRecord
 from core.phase import Phase
 from endpoints.models import Endpoint, ServingTemplate, ServingTemplateFile
 from endpoints.rendering import CONFIG_CHECKSUM_ANNOTATION
@@ -222,19 +224,40 @@ def test_delete_removes_every_object_then_the_row(kube, namespace, make_endpoint
     reconcile(endpoint)
     assert not Endpoint.objects.filter(pk=endpoint.pk).exists()
     assert objects_of(kube) == [("InferenceService", "other")]
+    # The trail: asked for through the API, done by the worker.
+    asked, removed = AuditRecord.objects.filter(name="endpoint").order_by("id")
+    assert (asked.action, asked.door) == ("delete", "api")
+    assert (removed.action, removed.actor, removed.door) == ("removed", "system", "worker")
+
+
+def runs(result):
+    name = "endpoints.tasks.reconcile_endpoint"
+    return REGISTRY.get_sample_value("modelport_task_runs_total", {"task": name, "result": result})
 
 
 def test_a_server_error_is_retried(kube, namespace, make_endpoint):
     kube.fail_next(method="PATCH", path_contains="/deployments/", status=503, times=2)
+    retries, lags = runs("retry") or 0, lag_count()
     endpoint = reconcile(make_endpoint())
     assert endpoint.phase == Phase.PROVISIONING
     assert kube.get_object("Deployment", "test", "endpoint") is not None
+    assert runs("retry") == retries + 2
+    assert lag_count() == lags + 1  # the generation was applied once
+
+
+def lag_count():
+    return (
+        REGISTRY.get_sample_value("modelport_generation_lag_seconds_count", {"kind": "endpoint"})
+        or 0
+    )
 
 
 def test_a_permanent_error_is_written_to_phase_and_message(kube, namespace, make_endpoint):
     kube.fail_next(method="PATCH", path_contains="/ingresses/", status=403)
+    failed = runs("failed") or 0
     endpoint = reconcile(make_endpoint())
     assert endpoint.phase == Phase.FAILED
+    assert runs("failed") == failed + 1
     assert "403" in endpoint.message
     assert "Ingress" in endpoint.message
     assert endpoint.observed_generation == 0

@@ -28,9 +28,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture(autouse=True)
 def fresh_gateway():
-    from portal.asgi import application
+    from portal.asgi import gateway
 
-    application.reset()
+    gateway.reset()
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,10 @@ import redis
 import requests
 from django.conf import settings
 from django.contrib.auth.models import User
+from prometheus_client import REGISTRY
 
 from applications.models import Application, Plan
+from audit.models import AuditRecord
 from endpoints.models import Endpoint, ServingTemplate
 from gateway.models import UsageMinute
 from gateway.tests.test_gateway import backend_override, model_servers  # noqa: F401 - fixtures
@@ -33,9 +35,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 def fresh_gateway():
     """No cached answers, and no counts left in Redis by an earlier test (ids are reused)."""
-    from portal.asgi import application
+    from portal.asgi import gateway
 
-    application.reset()
+    gateway.reset()
     with redis.Redis.from_url(settings.REDIS_URL) as client:
         for pattern in ("modelport:rl:*", "modelport:usage:*"):
             keys = list(client.scan_iter(pattern))
@@ -96,6 +98,10 @@ def test_an_applications_key_gets_predictions_bare_and_as_bearer(gateway_url, de
         assert response.status_code == 200, response.text
         assert response.json()["outputs"][0]["data"] == demo["expected"]
         assert response.headers["X-RateLimit-Limit"] == "1000"
+    # The key's first call is in the audit trail, once, as the application's.
+    [first] = AuditRecord.objects.filter(action="first_use")
+    assert (first.actor, first.actor_kind, first.door) == ("scorer", "application", "gateway")
+    assert (first.kind, first.name, first.tenant) == ("api_key", key[:12], "demo")
 
 
 def test_a_key_for_another_endpoint_gets_403(gateway_url, demo):
@@ -140,11 +146,20 @@ def test_after_rotation_the_old_key_works_until_the_grace_ends(gateway_url, demo
     assert infer(gateway_url, new).status_code == 200
 
 
+def decided(decision):
+    """How many times the limiter has answered `decision` in this process (core.metrics)."""
+    labels = {"decision": decision}
+    return REGISTRY.get_sample_value("modelport_gateway_limiter_decisions_total", labels) or 0
+
+
 def test_calls_over_the_plan_get_429_with_retry_after(gateway_url, demo):
     Plan.objects.create(name="tiny", requests_per_minute=2)
     key = new_application(demo["api"], "scorer", plan="tiny")
+    decisions = {d: decided(d) for d in ("allowed", "requestsPerMinute")}
     first, second, third = (infer(gateway_url, key) for _ in range(3))
     assert [first.status_code, second.status_code] == [200, 200]
+    assert decided("allowed") == decisions["allowed"] + 2
+    assert decided("requestsPerMinute") == decisions["requestsPerMinute"] + 1
     assert second.headers["X-RateLimit-Remaining"] == "0"
     assert third.status_code == 429
     assert third.json()["error"]["code"] == "rate_limited"
@@ -205,18 +220,18 @@ def test_concurrency_slots_are_given_back_when_calls_end_also_in_error(gateway_u
 def test_without_redis_the_gateway_limits_and_counts_in_its_own_process(
     gateway_url, demo, settings
 ):
-    from portal.asgi import application
+    from portal.asgi import gateway
 
     settings.REDIS_URL = ""
     Plan.objects.create(name="tiny", requests_per_minute=2)
     key = new_application(demo["api"], "scorer", plan="tiny")
     assert [infer(gateway_url, key).status_code for _ in range(3)] == [200, 200, 429]
-    assert isinstance(application.usage, MemoryUsage)
+    assert isinstance(gateway.usage, MemoryUsage)
 
     def counted():
         return sum(
             value
-            for counters in application.usage.minutes.values()
+            for counters in gateway.usage.minutes.values()
             for field, value in counters.items()
             if field.endswith("|requests")
         )
@@ -225,7 +240,7 @@ def test_without_redis_the_gateway_limits_and_counts_in_its_own_process(
     while counted() < 3 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert usage_requests(demo["api"], "scorer") == 3  # counted, not yet stored: shown at once
-    store_drained(application.usage.drain(before=time.time() + 120))
+    store_drained(gateway.usage.drain(before=time.time() + 120))
     assert sum(row.requests for row in UsageMinute.objects.filter(application="scorer")) == 3
     assert usage_requests(demo["api"], "scorer") == 3  # stored, and no longer in the process
 

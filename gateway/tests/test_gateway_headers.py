@@ -6,6 +6,7 @@ in front of a real HTTP server that echoes what it received, or answers what a t
 import gzip
 import http.client
 import json
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -70,9 +71,9 @@ def backend(monkeypatch):
 
 @pytest.fixture
 def member(make_user, gateway_url):
-    from portal.asgi import application
+    from portal.asgi import gateway
 
-    application.reset()
+    gateway.reset()
     tenant = Tenant.objects.create(name="demo", scope="team")
     TenantBinding.objects.create(tenant=tenant, group="team", role="viewer")
     serving, _ = ServingTemplate.objects.get_or_create(name="mlserver")
@@ -191,7 +192,26 @@ def test_only_headers_that_describe_the_answer_reach_the_caller(gateway_url, mem
     assert response.getheader("Content-Type") == "application/json"
     assert names.count("content-type") == 1
     assert response.getheader("Cache-Control") == "no-store"
-    assert response.getheader("X-Request-Id") == "abc"
+    # The request id is the gateway's (the one it forwarded and logged), not the model server's.
+    assert re.fullmatch(r"[0-9a-f]{32}", response.getheader("X-Request-Id"))
+
+
+def test_the_request_id_is_forwarded_and_returned(gateway_url, member, backend):
+    def ids(headers):
+        response, payload = call(gateway_url, "GET", "/gateway/demo/echo/x", headers)
+        return dict(seen(payload)["headers"]).get("x-request-id"), response.getheader(
+            "X-Request-ID"
+        )
+
+    # The caller's own id, when it looks like one, travels both ways.
+    assert ids({"Authorization": member, "X-Request-ID": "trace-7f3a"}) == ("trace-7f3a",) * 2
+    # Without one, the gateway makes one: the model server and the caller see the same.
+    forwarded, returned = ids({"Authorization": member})
+    assert forwarded == returned and re.fullmatch(r"[0-9a-f]{32}", returned)
+    # Something else (spaces, a header injection attempt, a novel) is replaced, not echoed.
+    for junk in ("two words", "x" * 129, "a\tb"):
+        forwarded, returned = ids({"Authorization": member, "X-Request-ID": junk})
+        assert forwarded == returned != junk
 
 
 def test_the_caller_may_ask_only_for_codings_the_gateway_reads(gateway_url, member, backend):

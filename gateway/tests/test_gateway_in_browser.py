@@ -75,9 +75,9 @@ class HostileModelServer(BaseHTTPRequestHandler):
 
 @pytest.fixture(autouse=True)
 def fresh_gateway():
-    from portal.asgi import application
+    from portal.asgi import gateway
 
-    application.reset()
+    gateway.reset()
 
 
 @pytest.fixture

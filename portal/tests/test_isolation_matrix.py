@@ -5,7 +5,8 @@ route's kind comes from its view: AllowAny views are public; views under /tenant
 the role `tenants.access.role_for_method` gives the method (viewers read, editors write, unless
 the view's `required_roles` says more), or platform admins alone for the methods in the view's
 `platform_admin_methods` (members who see the tenant get a 403, others a 404); other routes are
-platform-wide (anyone signed in reads, platform admins write). The callers authenticate with
+platform-wide (anyone signed in reads, platform admins write; a read listed in the view's
+`platform_admin_methods` is for platform admins alone). The callers authenticate with
 real ID tokens from the test provider.
 
 Writes send an empty JSON body: a caller without the role must be refused before the body is
@@ -53,6 +54,7 @@ EXPECTED = {
     "public":          (PUB,  PUB,    PUB,    PUB,    PUB,    PUB,   ANY,    ANY,   ANY),
     "platform read":   (OK,   OK,     OK,     OK,     OK,     E401,  E401,   E401,  E401),
     "platform write":  (OK,   E403,   E403,   E403,   E403,   E401,  E401,   E401,  E401),
+    "platform admin":  (OK,   E403,   E403,   E403,   E403,   E401,  E401,   E401,  E401),
     "tenant read":     (OK,   OK,     OK,     OK,     E404,   E401,  E401,   E401,  E401),
     "tenant write":    (OK,   OK,     OK,     E403,   E404,   E401,  E401,   E401,  E401),
     "tenant admin":    (OK,   OK,     E403,   E403,   E404,   E401,  E401,   E401,  E401),
@@ -91,11 +93,14 @@ def api_routes():
 def kind_of(method, route, view):
     if any(p is AllowAny for p in view.permission_classes):
         return "public"
+    platform_only = method in getattr(view, "platform_admin_methods", ())
     if "<str:tenant>" in route or "<tenant>" in route:
-        if method in getattr(view, "platform_admin_methods", ()):
+        if platform_only:
             return "tenant platform"
         return TENANT_KIND[role_for_method(method, getattr(view, "required_roles", None))]
-    return "platform read" if method == "GET" else "platform write"
+    if method == "GET":
+        return "platform admin" if platform_only else "platform read"
+    return "platform write"
 
 
 def concrete(route):
@@ -122,6 +127,8 @@ def test_the_matrix_sees_the_routes_we_know_of_with_their_kinds():
         ("POST", "/tenants/<str:tenant>/bindings"): "tenant admin",
         ("DELETE", "/tenants/<str:tenant>/bindings"): "tenant admin",
         ("GET", "/me"): "platform read",
+        ("GET", "/audit"): "platform admin",
+        ("GET", "/tenants/<str:tenant>/audit"): "tenant admin",
         ("GET", "/authenticate"): "public",
         ("POST", "/authenticate/token"): "public",
     }.items():

@@ -34,9 +34,9 @@ def head(method, path, length, *extra):
 
 @pytest.fixture
 def team(make_user, gateway_url):
-    from portal.asgi import application
+    from portal.asgi import gateway
 
-    application.reset()
+    gateway.reset()
     tenant = Tenant.objects.create(name="team-a", scope="team-a-editors")
     TenantBinding.objects.create(tenant=tenant, group="team-a-editors", role="editor")
     TenantBinding.objects.create(tenant=tenant, group="team-a-viewers", role="viewer")

@@ -216,6 +216,8 @@ def expectation(kind, caller, method, view):
             return {404}
         if method == "POST":
             return {403, 404}
+        if getattr(view, "tenant_admins_only", False):
+            return {403}
         return {200, 404} if getattr(view, "read_only", False) else {200, 403, 404}
     if kind == "platform admin":
         return {403}

@@ -9,6 +9,7 @@ child that dies on its own is started again, after a pause that doubles with eac
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+from prometheus_client import multiprocess
 
 from endpoints.models import Endpoint
 from endpoints.tasks import sync_endpoint_status
@@ -38,6 +40,7 @@ class Command(BaseCommand):
 
     def handle(self, host, port, **options):
         python, manage = sys.executable, settings.BASE_DIR / "manage.py"
+        _share_metrics()
         commands = {
             "web": [python, str(manage), "serve", "--host", host, "--port", str(port)],
             "worker": [
@@ -48,9 +51,7 @@ class Command(BaseCommand):
                 "portal",
                 "worker",
                 "-B",
-                # Warnings and errors only: a task's every run is not news on a console.
-                "--loglevel",
-                "WARNING",
+                # Logging is settings.LOGGING's (LOG_LEVEL), as in the web server.
                 "--concurrency",
                 "2",
                 "--hostname",
@@ -86,6 +87,7 @@ class Command(BaseCommand):
                         continue
                     # Whatever is left of its group (a pool) goes before it starts again.
                     _signal_group(child, signal.SIGKILL)
+                    multiprocess.mark_process_dead(child.pid)
                     healthy = now - started[name] > HEALTHY_AFTER_SECONDS
                     crashes[name] = 1 if healthy else crashes[name] + 1
                     delay = min(RESTART_CAP_SECONDS, 2 ** (crashes[name] - 1))
@@ -140,6 +142,7 @@ def summary(host, port):
         f"  Portal      {base}/ui/  sign in as admin with {password}",
         f"  API docs    {base}/api/docs/",
         f"  Admin site  {base}/admin/",
+        f"  Metrics     {base}/metrics",
     ]
     token = settings.DATA_DIR / "demo-token"
     if token.exists() and Endpoint.objects.filter(tenant__name="demo", name="iris").exists():
@@ -152,6 +155,17 @@ def summary(host, port):
             f"      -d '{body}'",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _share_metrics():
+    """The web server and the worker's processes count into one folder that GET /metrics sums
+    (prometheus-client's multiprocess mode); it starts empty, as the counters do."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return  # the operator's choice
+    folder = settings.DATA_DIR / "metrics"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
 
 
 def _start(command):
