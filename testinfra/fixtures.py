@@ -169,6 +169,7 @@ class WorkerProcess:
         deadline = time.monotonic() + timeout
         while b" ready." not in self.log_path.read_bytes():
             if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()  # a worker that never said it was ready must not outlive the test
                 raise RuntimeError(f"the worker did not start:\n{self.output()}")
             time.sleep(0.2)
         return self

@@ -202,6 +202,9 @@ def checkout(revision, folder):
 
 def serve_portal(source, port, env):
     """The portal (and so the gateway) from `source` under uvicorn, once it answers."""
+    # Its log lines (one per call at LOG_LEVEL=INFO, as in production) go to a file, as they
+    # would to a log collector, not to this terminal.
+    log = open(Path(env["MODELPORT_DATA_DIR"]) / f"portal-{port}.log", "ab")  # noqa: SIM115
     portal = subprocess.Popen(
         [
             sys.executable,
@@ -216,6 +219,8 @@ def serve_portal(source, port, env):
         ],
         cwd=source,
         env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     wait_for(f"http://127.0.0.1:{port}/healthz")
     return portal

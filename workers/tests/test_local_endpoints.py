@@ -30,6 +30,14 @@ BODY = {
 }
 
 
+@pytest.fixture(autouse=True)
+def no_model_server_outlives_its_test():
+    """A test that leaves an endpoint running (a Failed one keeps serving what it loaded) must
+    not leave its model server running after the suite."""
+    yield
+    LocalOrchestrator().runtime.stop_all()
+
+
 @pytest.fixture
 def member(make_user, admin_api, client_for):
     """Tenant `demo` (provisioned by the worker) and an editor of it."""
