@@ -98,7 +98,7 @@ def test_unset_means_the_embedded_default(tmp_path):
         "django.db.backends.sqlite3",
         "filesystem",
         "local",
-        "filesystem://",
+        "filesystem://localhost/",
         "False",
     ], result.stderr
 
