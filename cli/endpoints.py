@@ -97,10 +97,13 @@ def create_endpoint(client, args):
     if args.json:
         return _settled(client, args, data)
     warning = f"\nWarning: {data['warning']}." if data.get("warning") else ""
+    # The cluster ingress address exists only on a cluster (GET /runtime says which).
+    on_cluster = client.call("GET", "/runtime")["orchestrator"] == "kubernetes"
+    ingress = f" (or with a client certificate at the cluster ingress, {data['url']})"
     created = (
         f"Endpoint {args.endpoint} created. Call it through the gateway at "
-        f"{gateway_url(client, args.tenant, args.endpoint)} (or with a client certificate at "
-        f"the cluster ingress, {data['url']}).{warning}"
+        f"{gateway_url(client, args.tenant, args.endpoint)}{ingress if on_cluster else ''}."
+        f"{warning}"
     )
     return _settled(client, args, created)
 

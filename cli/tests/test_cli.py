@@ -162,7 +162,9 @@ def test_a_part_storage_refuses_aborts_the_upload(run, signed_in, tmp_path, monk
     assert stored_objects(store, tenant.bucket) == {}
 
 
-def test_endpoints_applications_and_usage_from_the_command_line(run, signed_in, live_server):
+def test_endpoints_applications_and_usage_from_the_command_line(
+    run, signed_in, live_server, settings
+):
     Plan.objects.create(name="free", requests_per_minute=60)
     ServingTemplate.objects.get_or_create(name="mlserver")
     code, out, err = run(
@@ -170,19 +172,30 @@ def test_endpoints_applications_and_usage_from_the_command_line(run, signed_in, 
         "--subject", "client", "--replicas", 2,
     )  # fmt: skip
     assert code == 0, err
-    # The address that works from here first: the gateway's, not the cluster ingress's.
+    # The address that works here: the gateway's; the cluster ingress's only on a cluster.
     assert out.startswith(
         f"Endpoint iris created. Call it through the gateway at {live_server.url}/gateway/"
-        "team-a/iris/ (or with a client certificate at the cluster ingress, "
-        "iris-team-a.modelport.local:443)."
+        "team-a/iris/.\n"
     )
+    settings.MODELPORT_ORCHESTRATOR = "kubernetes"
+    code, out, err = run(
+        "endpoints", "create", "team-a", "iris-2", "--model", "iris", "--serving", "mlserver",
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.startswith(
+        f"Endpoint iris-2 created. Call it through the gateway at {live_server.url}/gateway/"
+        "team-a/iris-2/ (or with a client certificate at the cluster ingress, "
+        "iris-2-team-a.modelport.local:443)."
+    )
+    settings.MODELPORT_ORCHESTRATOR = "local"
+    Endpoint.objects.filter(name="iris-2").delete()
     assert "Warning: iris model is not available on the platform." in out
     assert Endpoint.objects.get(name="iris").replicas == 2
 
     assert run("endpoints", "scale", "team-a", "iris", 0)[0] == 0
     assert Endpoint.objects.get(name="iris").replicas == 0
     # The audit trail says who, and that it came through the CLI.
-    created, scaled = AuditRecord.objects.filter(kind="endpoint").order_by("id")
+    created, scaled = AuditRecord.objects.filter(kind="endpoint", name="iris").order_by("id")
     assert (created.action, created.actor, created.door) == ("create", "erin", "cli")
     assert scaled.changes == {"replicas": {"before": 2, "after": 0}}
     code, out, _ = run("--json", "endpoints", "update", "team-a", "iris", "--subject", "client-2")
