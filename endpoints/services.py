@@ -32,17 +32,22 @@ def model_warning(tenant, model_name):
     return f"{model_name} model is not available on the platform"
 
 
+# The reference's sentence first: its clients and tests look for it.
+QUOTA_REACHED = "Endpoints have reached the quantity limit"
+
+
 def _no_room(tenant_name, count, limit):
     """Why maxEndpoints refuses another endpoint. A platform admin may have lowered the limit
     below the count (the endpoints stay), so say how many must go before one more fits."""
     if limit == 0:
         return (
-            f"Tenant {tenant_name!r} may have no endpoints (maxEndpoints is 0); ask a platform "
-            "admin for more."
+            f"{QUOTA_REACHED}: tenant {tenant_name!r} may have no endpoints (maxEndpoints is 0); "
+            "ask a platform admin for more."
         )
     excess = count - limit + 1
     return (
-        f"Tenant {tenant_name!r} has {count} endpoint{'s' if count != 1 else ''}, counting those "
+        f"{QUOTA_REACHED}: tenant {tenant_name!r} has {count} endpoint"
+        f"{'s' if count != 1 else ''}, counting those "
         f"being deleted, and may have at most {limit} (maxEndpoints); delete "
         f"{'one' if excess == 1 else excess} to make room for another, or ask a platform admin "
         "for more."

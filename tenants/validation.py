@@ -22,6 +22,7 @@ RESERVED_NAMES = {"default", "modelport", "ingress-nginx"}
 
 # Quota keys Modelport enforces itself (not part of the Kubernetes ResourceQuota).
 PLATFORM_QUOTA_KEYS = ("maxEndpoints", "maxStorageBytes")
+COUNT_DIGITS = re.compile(r"[0-9]{1,18}")
 QUOTA_QUANTITIES = ("requests.cpu", "limits.cpu", "requests.memory", "limits.memory")
 GPU_QUOTA = re.compile(r"^requests\.[a-z0-9.-]+\.[a-z]+/gpu$")
 
@@ -96,6 +97,9 @@ def validate_quota(quota):
     errors, clean = {}, {}
     for key, value in quota.items():
         if key in PLATFORM_QUOTA_KEYS:
+            # Some of the reference's clients send the digits as a string ("maxEndpoints": "1").
+            if isinstance(value, str) and COUNT_DIGITS.fullmatch(value):
+                value = int(value)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 errors[key] = f"{key} must be a whole number, 0 or more."
             else:

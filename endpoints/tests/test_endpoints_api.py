@@ -399,12 +399,14 @@ def test_a_limit_lowered_below_the_count_keeps_the_endpoints_and_says_how_many_m
     refused = create(editor_api, endpointName="four")
     assert refused.status_code == 409
     assert refused.json()["error"]["message"] == (
-        "Tenant 'test' has 3 endpoints, counting those being deleted, and may have at most 1 "
+        "Endpoints have reached the quantity limit: tenant 'test' has 3 endpoints, counting "
+        "those being deleted, and may have at most 1 "
         "(maxEndpoints); delete 3 to make room for another, or ask a platform admin for more."
     )
     admin_api.patch("/tenants/test", {"quota": {"maxEndpoints": 0}}, format="json")
     assert create(editor_api, endpointName="four").json()["error"]["message"] == (
-        "Tenant 'test' may have no endpoints (maxEndpoints is 0); ask a platform admin for more."
+        "Endpoints have reached the quantity limit: tenant 'test' may have no endpoints "
+        "(maxEndpoints is 0); ask a platform admin for more."
     )
 
 

@@ -4,6 +4,7 @@ provider; the provider sends it back with a code (to the CLI's own redirect URI,
 refresh token, for tokens. Plus `GET /me`: who the caller is and what they may do."""
 
 import secrets
+import time
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -46,7 +47,20 @@ class LoginCodeSerializer(serializers.Serializer):
     state = serializers.CharField(allow_blank=True)
 
 
+class ProviderTokensSerializer(serializers.Serializer):
+    id_token = serializers.CharField()
+    refresh_token = serializers.CharField(allow_null=True)
+    access_token = serializers.CharField(allow_null=True)
+    expires_in = serializers.IntegerField(allow_null=True)
+    expires_at = serializers.FloatField(allow_null=True, help_text="Unix time.")
+    token_type = serializers.CharField()
+
+
 class TokensSerializer(serializers.Serializer):
+    token = ProviderTokensSerializer(
+        help_text="The provider's tokens, where the reference's clients read them "
+        "(data.token); the same values as the fields beside it."
+    )
     id_token = serializers.CharField()
     refresh_token = serializers.CharField(allow_null=True)
     expires_in = serializers.IntegerField(allow_null=True)
@@ -174,12 +188,21 @@ class AuthenticateTokenView(PublicView):
             ) from None
         except UnusableClaims as exc:
             raise Forbidden(exc.code, str(exc)) from None
+        expires_in = tokens.get("expires_in")
         return envelope(
             "OK",
             {
+                "token": {
+                    "id_token": tokens["id_token"],
+                    "refresh_token": tokens.get("refresh_token"),
+                    "access_token": tokens.get("access_token"),
+                    "expires_in": expires_in,
+                    "expires_at": time.time() + expires_in if expires_in else None,
+                    "token_type": tokens.get("token_type") or "Bearer",
+                },
                 "id_token": tokens["id_token"],
                 "refresh_token": tokens.get("refresh_token"),
-                "expires_in": tokens.get("expires_in"),
+                "expires_in": expires_in,
                 "token_type": "Bearer",
                 "username": user.get_username(),
             },

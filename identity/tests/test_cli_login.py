@@ -158,3 +158,21 @@ def test_a_disabled_account_gets_no_tokens(client, provider):
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "account_disabled"
     assert "id_token" not in response.json()
+
+
+def test_the_reference_clients_find_the_tokens_where_they_read_them(client, provider):
+    """The reference platform's login scripts keep `response.json()["data"]["token"]`, send its
+    `id_token` as the bare Authorization header, and later trade its `refresh_token`."""
+    code = log_in(client, provider)["code"]
+    response = client.post("/authenticate/token", {"code": code}, format="json")
+    assert response.status_code == 200
+    token = response.json()["data"]["token"]
+    assert token["token_type"].lower() == "bearer" and token["expires_at"] > 0
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=token["id_token"])
+    assert api.get("/tenants").json()["data"] == {"tenants": ["team-a"]}
+    refreshed = client.post(
+        "/authenticate/token", {"refresh_token": token["refresh_token"]}, format="json"
+    )
+    assert refreshed.status_code == 200
+    assert refreshed.json()["data"]["token"]["id_token"]

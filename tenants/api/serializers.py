@@ -34,11 +34,18 @@ CA_CERT = string(
 QUANTITY = string(QUANTITY_PATTERN, description="A Kubernetes quantity such as 500m, 2 or 4Gi.")
 # GPUs are counted in whole devices.
 DEVICES = string(r"^[0-9]+(\.0*)?$", description="A whole number of devices such as 1.")
+# A count: a whole number, or its digits as a string (as some of the reference's clients send).
+COUNT = {
+    "oneOf": [
+        {"type": "integer", "minimum": 0},
+        {"type": "string", "pattern": r"^[0-9]{1,18}$"},
+    ]
+}
 QUOTA = {
     "type": "object",
     "properties": {
-        "maxEndpoints": {"type": "integer", "minimum": 0},
-        "maxStorageBytes": {"type": "integer", "minimum": 0},
+        "maxEndpoints": COUNT,
+        "maxStorageBytes": COUNT,
         **{key: QUANTITY for key in validation.QUOTA_QUANTITIES},
     },
     "patternProperties": {validation.GPU_QUOTA.pattern: DEVICES},

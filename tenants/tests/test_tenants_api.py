@@ -48,6 +48,13 @@ def test_reference_create_with_quota_keeps_the_quota(admin_api, ca_pem):
     assert Tenant.objects.get(name="test").quota == quota
 
 
+def test_a_count_sent_as_digits_is_taken_as_the_reference_clients_send_it(admin_api, ca_pem):
+    body = {"name": "test", "cert": b64(ca_pem), "scope": "g", "quota": {"maxEndpoints": "1"}}
+    response = admin_api.post("/tenants", body, format="json")
+    assert response.status_code == 201, response.json()
+    assert Tenant.objects.get(name="test").quota == {"maxEndpoints": 1}
+
+
 def test_reference_list_shows_tenant_names(admin_api, tenant):
     response = admin_api.get("/tenants")
     assert response.status_code == 200
@@ -86,6 +93,9 @@ def test_reference_delete_body_marks_the_tenant_for_deletion(admin_api, tenant):
         ("quota", "lots"),
         ("quota", {"maxEndpoints": -1}),
         ("quota", {"maxEndpoints": True}),
+        ("quota", {"maxEndpoints": "1.5"}),
+        ("quota", {"maxEndpoints": "\u0661"}),
+        ("quota", {"maxEndpoints": "1\n"}),
         ("quota", {"requests.cpu": "two"}),
         ("quota", {"limits.memory": "-1Gi"}),
         ("quota", {"requests.memory": "2Gi", "limits.memory": "1Gi"}),
