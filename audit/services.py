@@ -1,6 +1,7 @@
 """Writing audit records (as core.audit.changed is sent) and removing them once retention is
 over."""
 
+import logging
 from datetime import timedelta
 
 from django.conf import settings
@@ -8,8 +9,20 @@ from django.utils import timezone
 
 from audit.models import AuditRecord
 
+logger = logging.getLogger(__name__)
+
 
 def write_record(sender, *, actor, action, kind, name, tenant, changes, request_id, **kwargs):
+    logger.info(
+        "%s %s %s %s%s through %s",
+        actor.name,
+        action,
+        kind,
+        f"{tenant}/" if tenant and kind != "tenant" else "",
+        name,
+        actor.door,
+        extra={"actor": actor.name, "action": action, "kind": kind, "tenant": tenant},
+    )
     AuditRecord.objects.create(
         actor_kind=actor.kind,
         actor=actor.name,

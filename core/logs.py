@@ -12,11 +12,28 @@ from core import request_id
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_id"}
 
 
+def carry_request_ids():
+    """Every log record made from now on carries the request id current where it was made (as
+    `request_id`, "-" outside a request), whichever handler then takes it (portal.apps)."""
+    make = logging.getLogRecordFactory()
+    if getattr(make, "carries_request_ids", False):
+        return
+
+    def record_with_request_id(*args, **kwargs):
+        record = make(*args, **kwargs)
+        record.request_id = request_id.get() or "-"
+        return record
+
+    record_with_request_id.carries_request_ids = True
+    logging.setLogRecordFactory(record_with_request_id)
+
+
 class RequestIdFilter(logging.Filter):
-    """Puts the current request id on each record (as `request_id`, "-" when there is none)."""
+    """For records made before `carry_request_ids` ran: the id current when they are handled."""
 
     def filter(self, record):
-        record.request_id = request_id.get() or "-"
+        if not hasattr(record, "request_id"):
+            record.request_id = request_id.get() or "-"
         return True
 
 

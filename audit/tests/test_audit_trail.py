@@ -272,3 +272,82 @@ def test_an_offset_the_database_refuses_is_read_in_utc(team):
     assert response.status_code == 200
     early = team["admin"].get("/tenants/team-a/audit?until=0001-01-01T00:10:00%2B09:00")
     assert early.status_code == 400 and early.json()["error"]["code"] == "invalid_time"
+
+
+def http_requests(route, method):
+    """Django's answers (2xx or a redirect) counted for `route` in this process's metrics."""
+    from prometheus_client import REGISTRY
+
+    return sum(
+        REGISTRY.get_sample_value(
+            "modelport_http_requests_total",
+            {"route": route, "method": method, "status_class": status},
+        )
+        or 0
+        for status in ("2xx", "3xx")
+    )
+
+
+def test_a_change_through_each_door_has_one_request_id_in_the_trail_the_logs_and_metrics(
+    team, client_for, browser_for, make_user, client, caplog
+):
+    from cli.client import USER_AGENT
+
+    root = make_user("root", superuser=True)
+    root.is_staff = True
+    root.save()
+    client.force_login(root)
+    plan = Plan.objects.create(name="gold", requests_per_minute=10)
+    cli = client_for(team["ada"])
+    doors = {
+        "api": (
+            "/tenants/<str:tenant>/bindings",
+            "POST",
+            lambda rid: team["admin"].post(
+                "/tenants/team-a/bindings",
+                {"group": "via-api", "role": "viewer"},
+                format="json",
+                HTTP_X_REQUEST_ID=rid,
+            ),
+        ),
+        "cli": (
+            "/tenants/<str:tenant>/bindings",
+            "POST",
+            lambda rid: cli.post(
+                "/tenants/team-a/bindings",
+                {"group": "via-cli", "role": "viewer"},
+                format="json",
+                HTTP_X_REQUEST_ID=rid,
+                HTTP_USER_AGENT=USER_AGENT,
+            ),
+        ),
+        "portal": (
+            "/ui/t/<str:tenant>/settings/bindings",
+            "POST",
+            lambda rid: browser_for(team["ada"]).post(
+                "/ui/t/team-a/settings/bindings",
+                {"group": "via-portal", "role": "viewer"},
+                HTTP_X_REQUEST_ID=rid,
+            ),
+        ),
+        "admin": (
+            "/admin/applications/plan/<path:object_id>/change/",
+            "POST",
+            lambda rid: client.post(
+                f"/admin/applications/plan/{plan.pk}/change/",
+                {"name": "gold", "description": "", "requests_per_minute": "20"},
+                HTTP_X_REQUEST_ID=rid,
+            ),
+        ),
+    }
+    caplog.set_level("INFO", logger="audit")
+    for door, (route, method, change) in doors.items():
+        rid = f"door-{door}-7c1e"
+        before = http_requests(route, method)
+        response = change(rid)
+        assert response["X-Request-ID"] == rid, door
+        [record] = AuditRecord.objects.filter(request_id=rid)
+        assert record.door == door
+        logged = [r for r in caplog.records if r.name == "audit.services"]
+        assert any(r.request_id == rid and f"through {door}" in r.getMessage() for r in logged)
+        assert http_requests(route, method) == before + 1, door
