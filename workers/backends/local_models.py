@@ -5,6 +5,7 @@ The local orchestrator serves scikit-learn (joblib / pickle) and LightGBM models
 only a cluster template serves get a PermanentError whose message names the template to use.
 """
 
+import functools
 import importlib.metadata
 import re
 from dataclasses import asdict, dataclass
@@ -33,9 +34,11 @@ FORMATS = (
 LIBRARIES = ("mlserver", "scikit-learn", "lightgbm", "joblib", "numpy", "pandas")
 
 
+@functools.cache
 def runtime_libraries(mlserver):
     """{distribution: version} installed beside the `mlserver` command (in its virtualenv);
-    None for one that is missing."""
+    None for one that is missing. Read once per process (it scans the virtualenv's metadata):
+    a reinstalled runtime is seen after a restart, as the model servers themselves are."""
     site = [str(p) for p in Path(mlserver).parent.parent.glob("lib/python*/site-packages")]
     installed = {
         re.sub(r"[-_.]+", "-", dist.metadata["Name"]).lower(): dist.version
@@ -48,7 +51,7 @@ def description(mlserver):
     """What the local runtime serves: its formats, each with its library's version."""
     libraries = runtime_libraries(mlserver)
     formats = [{**asdict(f), "version": libraries[f.library]} for f in FORMATS]
-    return {"formats": formats, "libraries": libraries}
+    return {"formats": formats, "libraries": dict(libraries)}
 
 
 # (what the files look like, the sentence that says where such a model can run)
