@@ -76,8 +76,8 @@ screenshots: system-packages venv $(OIDC_MODULES)
 	UPDATE_SCREENSHOTS=1 $(BIN)/pytest ui/tests/test_portal_journey.py
 
 # Benchmarks are not part of `make test`: they print figures for people to compare.
-# 1 GiB through the API (uvicorn + moto S3) beside boto3 straight to S3.
-bench-upload: venv
+# 1 GiB through the API (uvicorn + versitygw S3) beside boto3 straight to S3.
+bench-upload: venv s3-gateway
 	$(BIN)/python bench/upload/run.py
 
 bench-endpoints: system-packages venv

@@ -83,7 +83,7 @@ def _send_parts(client, base, upload, path, report):
         for number in range(1, count + 1):
             if number not in urls:
                 batch = list(range(number, min(number + PRESIGN_BATCH, count + 1)))
-                urls = _presign(client, base, upload, batch, size)
+                urls = _presign(client, base, upload, batch, size, part_bytes)
             chunk = file.read(part_bytes)
             parts.append({"PartNumber": number, "ETag": _put(client, urls[number], chunk)})
             sent += len(chunk)
@@ -91,10 +91,9 @@ def _send_parts(client, base, upload, path, report):
     return parts
 
 
-def _presign(client, base, upload, numbers, size):
-    answer = client.call(
-        "POST", f"{base}/presign", json={**upload, "partNumbers": numbers, "fileSize": size}
-    )
+def _presign(client, base, upload, numbers, size, part_bytes):
+    body = {**upload, "partNumbers": numbers, "fileSize": size, "partSize": part_bytes}
+    answer = client.call("POST", f"{base}/presign", json=body)
     return {item["PartNumber"]: item["url"] for item in answer["urls"]}
 
 

@@ -81,6 +81,9 @@ class MultipartUpload(models.Model):
 
     `part_sizes` maps part numbers (as strings) to the bytes accepted for them, so the storage
     quota can count bytes in flight; rows older than MODELPORT_UPLOAD_MAX_AGE_HOURS are aborted.
+    Asking for presigned part URLs declares the file's size and part size: the declared size is
+    reserved against the quota until the upload completes or is aborted, and every part must then
+    be exactly its declared length (storage refuses other lengths at a presigned URL).
     """
 
     model_version = models.ForeignKey(
@@ -89,6 +92,8 @@ class MultipartUpload(models.Model):
     path = models.CharField(max_length=1024)
     upload_id = models.CharField(max_length=1024, unique=True)
     part_sizes = models.JSONField(default=dict, blank=True)
+    declared_size = models.PositiveBigIntegerField(null=True, blank=True)
+    part_size = models.PositiveBigIntegerField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -108,3 +113,20 @@ class MultipartUpload(models.Model):
     @property
     def bytes_received(self):
         return sum(self.part_sizes.values())
+
+    @property
+    def bytes_counted(self):
+        """What the upload counts against the quota: its declared size, or the bytes received
+        if more (parts streamed through the API before a declaration)."""
+        return max(self.declared_size or 0, self.bytes_received)
+
+    @property
+    def part_count(self):
+        """How many parts the declared file has (None before a declaration)."""
+        if self.declared_size is None:
+            return None
+        return max(1, -(-self.declared_size // self.part_size))
+
+    def part_length(self, number):
+        """The declared length of part `number`: whole parts, then the rest in the last one."""
+        return min(self.part_size, self.declared_size - (number - 1) * self.part_size)

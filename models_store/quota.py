@@ -10,8 +10,8 @@ from tenants.models import Tenant
 
 
 def storage_used(tenant):
-    """Bytes the tenant's models use, counting parts of uploads still in progress and the bytes
-    reserved by archives being unpacked."""
+    """Bytes the tenant's models use, counting uploads still in progress (their declared size, or
+    the parts received if more) and the bytes reserved by archives being unpacked."""
     stored = (
         ModelFile.objects.filter(model_version__tenant=tenant).aggregate(total=Sum("size"))["total"]
         or 0
@@ -20,10 +20,10 @@ def storage_used(tenant):
         ModelVersion.objects.filter(tenant=tenant).aggregate(total=Sum("reserved_bytes"))["total"]
         or 0
     )
-    in_flight = MultipartUpload.objects.filter(model_version__tenant=tenant).values_list(
-        "part_sizes", flat=True
+    in_flight = MultipartUpload.objects.filter(model_version__tenant=tenant).only(
+        "part_sizes", "declared_size"
     )
-    return stored + reserved + sum(sum(sizes.values()) for sizes in in_flight)
+    return stored + reserved + sum(upload.bytes_counted for upload in in_flight)
 
 
 def check_quota(tenant, adding, freeing=0):

@@ -155,9 +155,28 @@ def _replaced_size(upload):
     return size or 0
 
 
+def _lock_upload(upload):
+    locked = MultipartUpload.objects.select_for_update().filter(pk=upload.pk).first()
+    if locked is None:
+        raise NotFound(
+            ModelStoreErrorCode.UPLOAD_NOT_FOUND, "The upload has just ended or been aborted."
+        )
+    return locked
+
+
+def _count_change(locked_tenant, locked, counted_before):
+    """Check the quota for the upload's new count (`locked.bytes_counted`, changed in memory from
+    `counted_before`); a file being replaced frees its bytes when the upload completes."""
+    counted = locked.bytes_counted
+    if counted > counted_before:
+        freeing = counted_before + min(_replaced_size(locked), counted)
+        check_quota(locked_tenant, counted, freeing=freeing)
+
+
 def receive_part(*, tenant, upload, part_number, stream, length):
     """Stream one part (exactly `length` bytes of `stream`) to storage; returns its ETag.
-    The part's bytes are reserved against the quota before any is accepted."""
+    The part's bytes are reserved against the quota before any is accepted; after a declaration
+    (presign) a part must be its declared length."""
     if length > validation.MAX_PART_BYTES:
         raise TooLarge(
             ModelStoreErrorCode.PART_TOO_LARGE,
@@ -165,17 +184,12 @@ def receive_part(*, tenant, upload, part_number, stream, length):
         )
     with transaction.atomic():
         locked_tenant = lock_tenant(tenant)
-        locked = MultipartUpload.objects.select_for_update().filter(pk=upload.pk).first()
-        if locked is None:
-            raise NotFound(
-                ModelStoreErrorCode.UPLOAD_NOT_FOUND, "The upload has just ended or been aborted."
-            )
+        locked = _lock_upload(upload)
+        _check_declared_part(locked, part_number, length)
+        counted_before = locked.bytes_counted
         previous = locked.part_sizes.get(str(part_number))
-        upload_total = locked.bytes_received - (previous or 0) + length
-        # A file being replaced frees its bytes when the upload completes.
-        replaced = _replaced_size(locked)
-        check_quota(locked_tenant, length, freeing=(previous or 0) + min(replaced, upload_total))
         locked.part_sizes[str(part_number)] = length
+        _count_change(locked_tenant, locked, counted_before)
         locked.save(update_fields=["part_sizes"])
     try:
         gone = NotFound(
@@ -190,18 +204,52 @@ def receive_part(*, tenant, upload, part_number, stream, length):
         raise
 
 
-def check_declared_size(*, tenant, upload, size):
-    """Before handing out presigned part URLs (whose bytes go straight to storage): would a file
-    of `size` bytes fit in the quota?"""
-    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+def _check_declared_part(upload, number, length=None):
+    """After a declaration, part `number` must exist in the declared file and, when `length` is
+    given, be exactly its declared length."""
+    count = upload.part_count
+    if count is None:
+        return
+    if number > count:
         raise Invalid(
-            ModelStoreErrorCode.INVALID_FILE_SIZE,
-            f"fileSize must be the file size in bytes, 0 or more; {size!r} is not.",
-            fields={"fileSize": ["Must be a whole number of bytes."]},
+            ModelStoreErrorCode.INVALID_PART_NUMBER,
+            f"The upload was declared as {upload.declared_size} bytes in parts of "
+            f"{upload.part_size}: {count} part(s), so there is no part {number}.",
+            fields={"partNumbers": [f"Part numbers go from 1 to {count}."]},
         )
+    if length is not None and length != upload.part_length(number):
+        raise Invalid(
+            ModelStoreErrorCode.PART_SIZE_MISMATCH,
+            f"Part {number} of this upload must be {upload.part_length(number)} bytes (declared "
+            f"as {upload.declared_size} bytes in parts of {upload.part_size}); it is {length}.",
+        )
+
+
+def declare_size(*, tenant, upload, size, part_size, part_numbers):
+    """Before handing out presigned part URLs (whose bytes go straight to storage): record the
+    file's size and part size, reserve the size against the quota until the upload ends, and
+    return the declared length of each part in `part_numbers`. A declaration is made once per
+    upload: asking again with other sizes is a 409 (the URLs already given bind the first)."""
+    part_size = validation.part_size(part_size, size)
     with transaction.atomic():
         locked_tenant = lock_tenant(tenant)
-        check_quota(locked_tenant, size, freeing=_replaced_size(upload) + upload.bytes_received)
+        locked = _lock_upload(upload)
+        declared = (locked.declared_size, locked.part_size)
+        if locked.declared_size is None:
+            counted_before = locked.bytes_counted
+            locked.declared_size, locked.part_size = size, part_size
+            _count_change(locked_tenant, locked, counted_before)
+            locked.save(update_fields=["declared_size", "part_size"])
+        elif declared != (size, part_size):
+            raise Conflict(
+                ModelStoreErrorCode.UPLOAD_SIZE_DECLARED,
+                f"This upload was declared as {declared[0]} bytes in parts of {declared[1]}; "
+                "its part URLs bind those lengths. Abort it and start a new upload to send a "
+                "file of another size.",
+            )
+        for number in part_numbers:
+            _check_declared_part(locked, number)
+        return {number: locked.part_length(number) for number in part_numbers}
 
 
 def complete_upload(*, tenant, upload, parts):

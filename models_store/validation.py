@@ -124,6 +124,44 @@ def part_number(value):
     return number
 
 
+def _whole_number(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def file_size(value):
+    if not _whole_number(value) or value < 0:
+        raise Invalid(
+            ModelStoreErrorCode.INVALID_FILE_SIZE,
+            f"fileSize must be the file size in bytes, 0 or more; {value!r} is not.",
+            fields={"fileSize": ["Must be a whole number of bytes."]},
+        )
+    return value
+
+
+def part_size(value, size):
+    """The part size for a file of `size` bytes: storage's limits on parts, and at most
+    MAX_PART_NUMBER parts."""
+
+    def invalid(sentence):
+        raise Invalid(
+            ModelStoreErrorCode.INVALID_PART_SIZE, sentence, fields={"partSize": [sentence]}
+        )
+
+    if not _whole_number(value) or not 1 <= value <= MAX_PART_BYTES:
+        invalid(f"partSize must be a whole number of bytes from 1 to {MAX_PART_BYTES}.")
+    if size > value and value < MIN_PART_BYTES:
+        invalid(
+            f"partSize must be at least {MIN_PART_BYTES} bytes when the file has more than one "
+            "part (storage refuses smaller parts but the last)."
+        )
+    if -(-size // value) > MAX_PART_NUMBER:
+        invalid(
+            f"A file of {size} bytes in parts of {value} would take more than {MAX_PART_NUMBER} "
+            f"parts; use parts of at least {-(-size // MAX_PART_NUMBER)} bytes."
+        )
+    return value
+
+
 def upload_id(value):
     if not isinstance(value, str) or not value or len(value) > 1024:
         raise Invalid(

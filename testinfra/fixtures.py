@@ -1,4 +1,4 @@
-"""pytest fixtures that start the real parts: PostgreSQL and Redis, S3 (moto's server), the
+"""pytest fixtures that start the real parts: PostgreSQL and Redis, S3 (versitygw), the
 Kubernetes API emulator, a Celery worker process, an OpenID provider and headless Chromium.
 Loaded with `-p testinfra.fixtures` (see pyproject.toml)."""
 
@@ -14,7 +14,8 @@ from celery.result import allow_join_result
 from testinfra.databases import PostgresServer, RedisServer
 from testinfra.identity import CLIENT_ID, CLIENT_SECRET, OidcProvider
 from testinfra.kube_emulator import KubeEmulator
-from testinfra.servers import MotoS3Server, stop_process, write_kubeconfig
+from testinfra.servers import stop_process, write_kubeconfig
+from testinfra.versitygw import VersityGatewayServer, versitygw_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,14 +42,16 @@ def pytest_unconfigure(config):
 
 @pytest.fixture(scope="session")
 def s3_server():
-    server = MotoS3Server().start()
-    yield server
-    server.stop()
+    if versitygw_binary() is None:
+        pytest.fail("versitygw is not built: `make test` builds it (testinfra/build_versitygw.sh)")
+    with VersityGatewayServer() as server:
+        yield server
 
 
 @pytest.fixture
 def s3(s3_server, settings):
-    """Object storage is S3 (moto over HTTP) for this test; the server starts empty."""
+    """Object storage is a real S3 server (versitygw: signatures, expiry and signed headers
+    checked) for this test; it starts with no bucket."""
     s3_server.reset()
     settings.MODELPORT_STORAGE = s3_server.storage_settings()
     from workers.storage import get_object_store

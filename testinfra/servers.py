@@ -5,7 +5,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -43,54 +42,6 @@ def stop_process(process, timeout=15):
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-
-
-class MotoS3Server:
-    """moto's standalone server in its own process: real S3 over HTTP, objects in memory."""
-
-    access_key_id = "modelport-test"
-    secret_access_key = "modelport-test-secret"
-    region = "us-east-1"
-
-    def __init__(self):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = None
-
-    def start(self):
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        wait_for_http(f"{self.url}/moto-api/", process=self.process)
-        return self
-
-    def reset(self):
-        request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
-        urllib.request.urlopen(request, timeout=10).close()
-
-    def stop(self):
-        if self.process is not None:
-            stop_process(self.process)
-
-    def storage_settings(self):
-        return {
-            "backend": "s3",
-            "endpoint_url": self.url,
-            "access_key_id": self.access_key_id,
-            "secret_access_key": self.secret_access_key,
-            "region": self.region,
-        }
-
-    def environment(self):
-        return {
-            "S3_ENDPOINT_URL": self.url,
-            "S3_ACCESS_KEY_ID": self.access_key_id,
-            "S3_SECRET_ACCESS_KEY": self.secret_access_key,
-            "S3_REGION": self.region,
-        }
 
 
 def write_kubeconfig(path, server_url):

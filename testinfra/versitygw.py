@@ -1,6 +1,6 @@
 """A real S3 server for the storage tests: the Versity S3 Gateway (Apache-2.0) on a posix directory.
 
-Unlike moto it checks SigV4 signatures, presigned URL expiry and signed headers, so tests can prove
+It checks SigV4 signatures, presigned URL expiry and signed headers, so tests can prove
 what a presigned URL binds. testinfra/build_versitygw.sh builds the binary into the user's cache.
 """
 
@@ -91,6 +91,20 @@ class VersityGatewayServer:
 
     def __exit__(self, *exc_info):
         self.stop()
+
+    def reset(self):
+        """Forget every bucket: with the posix backend a bucket is a directory of the data dir."""
+        for child in Path(self.data_dir).iterdir():
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+
+    def storage_settings(self):
+        return {
+            "backend": "s3",
+            "endpoint_url": self.url,
+            "access_key_id": self.access_key,
+            "secret_access_key": self.secret_key,
+            "region": self.region,
+        }
 
     def environment(self):
         return {

@@ -1,5 +1,5 @@
 """Upload benchmark: a file sent through the Modelport API (a real uvicorn server process) beside
-boto3's `upload_file` straight to the same S3 server (moto's, in its own process), in one run.
+boto3's `upload_file` straight to the same S3 server (versitygw, in its own process), in one run.
 
     make bench-upload                      # 1 GiB, the documented run
     .venv/bin/python bench/upload/run.py --size-mib 256 --rounds 1 --part-mib 64
@@ -23,7 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from testinfra.servers import MotoS3Server, free_port, stop_process, wait_for_http  # noqa: E402
+from testinfra.servers import free_port, stop_process, wait_for_http  # noqa: E402
+from testinfra.versitygw import VersityGatewayServer  # noqa: E402
 
 MiB = 1024 * 1024
 TENANT = "bench"
@@ -143,7 +144,7 @@ def run(args):
             for _ in range(args.size_mib):
                 handle.write(block)
 
-        s3 = MotoS3Server().start()
+        s3 = VersityGatewayServer().start()
         server = None
         try:
             env = {
@@ -190,8 +191,8 @@ def run(args):
             client = boto3.client(
                 "s3",
                 endpoint_url=s3.url,
-                aws_access_key_id=s3.access_key_id,
-                aws_secret_access_key=s3.secret_access_key,
+                aws_access_key_id=s3.access_key,
+                aws_secret_access_key=s3.secret_key,
                 region_name=s3.region,
             )
             # Warm up both paths (imports, connection pools), then take the baselines.

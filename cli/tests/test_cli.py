@@ -1,4 +1,4 @@
-"""The CLI against a running portal (pytest-django's live server), with real S3 (moto's server)
+"""The CLI against a running portal (pytest-django's live server), with real S3 (versitygw)
 and the real test OpenID provider. Storage faults are injected into the CLI's HTTP session."""
 
 import io

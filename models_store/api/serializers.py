@@ -131,8 +131,19 @@ class UploadPresignSerializer(UploadSerializer):
     fileSize = JsonValue(
         integer(0),
         check_absent=True,
-        help_text="The whole file's size in bytes, checked against the quota.",
+        help_text="The whole file's size in bytes, reserved against the quota until the upload "
+        "completes or is aborted.",
     )
+    partSize = JsonValue(
+        integer(1, validation.MAX_PART_BYTES),
+        check_absent=True,
+        help_text="Bytes in every part but the last, which holds the rest. Each URL accepts "
+        f"exactly its part's length; at least {validation.MIN_PART_BYTES} when the file has "
+        "more than one part.",
+    )
+
+    def validate_fileSize(self, value):
+        return validation.file_size(value)
 
     def validate_partNumbers(self, value):
         if not isinstance(value, list) or not 1 <= len(value) <= 1000:
@@ -183,6 +194,7 @@ class AbortedUploadSerializer(serializers.Serializer):
 class PartUrlSerializer(serializers.Serializer):
     PartNumber = serializers.IntegerField()
     url = serializers.URLField()
+    size = serializers.IntegerField(help_text="The bytes this URL accepts: exactly this many.")
 
 
 class PresignedPartsSerializer(serializers.Serializer):

@@ -259,7 +259,7 @@ class UploadPresignView(ModelApiView):
     @answers(
         "OK",
         PresignedPartsSerializer,
-        errors=(400, 403, 404, 413, *STORAGE_ERRORS),
+        errors=(400, 403, 404, 409, 413, *STORAGE_ERRORS),
         summary="Presigned URLs for parts of an upload (PUT each part's bytes to its URL)",
         request=UploadPresignSerializer,
     )
@@ -267,7 +267,13 @@ class UploadPresignView(ModelApiView):
         tenant = self.tenant(tenant)
         data = self.body(UploadPresignSerializer)
         upload = self.upload(tenant, data)
-        uploads.check_declared_size(tenant=tenant, upload=upload, size=data["fileSize"])
+        lengths = uploads.declare_size(
+            tenant=tenant,
+            upload=upload,
+            size=data["fileSize"],
+            part_size=data["partSize"],
+            part_numbers=data["partNumbers"],
+        )
         store = get_object_store()
         expires = settings.MODELPORT_PRESIGNED_URL_SECONDS
         base_url = request.build_absolute_uri("/").rstrip("/")
@@ -275,10 +281,11 @@ class UploadPresignView(ModelApiView):
             {
                 "PartNumber": number,
                 "url": store.presigned_part_url(
-                    tenant.bucket, upload.key, upload.upload_id, number, expires, base_url
+                    tenant.bucket, upload.key, upload.upload_id, number, length, expires, base_url
                 ),
+                "size": length,
             }
-            for number in data["partNumbers"]
+            for number, length in lengths.items()
         ]
         return envelope("OK", {"urls": urls, "method": "PUT", "expiresIn": expires})
 

@@ -1,5 +1,6 @@
-"""The model store's tests run once against S3 (moto's server over HTTP) and once against the
-filesystem backend: the same behaviour is expected from both."""
+"""The model store's tests run once against a real S3 server (versitygw: signatures, expiry and
+signed headers checked) and once against the filesystem backend: the same behaviour is expected
+from both."""
 
 import hashlib
 from pathlib import Path

@@ -1,5 +1,5 @@
 """With a real Celery worker process: deleting a version travels through Redis to the worker,
-which empties the version's folder in moto's S3; beat's model resync repairs the index."""
+which empties the version's folder in S3 (versitygw); beat's model resync repairs the index."""
 
 import io
 

@@ -2,6 +2,7 @@
 
 import hashlib
 import threading
+import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
@@ -310,63 +311,161 @@ def test_overwriting_a_file_counts_only_the_difference_against_the_quota(editor_
 
 
 def http_put(url, data):
-    # moto's server tries to parse urllib's default form content type; S3 clients send this.
+    # urllib would send a form content type; S3 clients send this.
     headers = {"Content-Type": "application/octet-stream"}
     request = urllib.request.Request(url, data=data, method="PUT", headers=headers)
     with urllib.request.urlopen(request, timeout=30) as response:
         return response.headers["ETag"]
 
 
+def presign(api, upload, numbers, file_size, part_size=5 * MiB, live_server=None):
+    """POST /upload/presign; with `live_server`, filesystem URLs point at it."""
+    server = {}
+    if live_server is not None:
+        host, port = live_server.url.split("//")[1].split(":")
+        server = {"SERVER_NAME": host, "SERVER_PORT": port}
+    body = {**upload, "partNumbers": numbers, "fileSize": file_size, "partSize": part_size}
+    return api.post("/tenants/team-a/upload/presign", body, format="json", **server)
+
+
+def started_upload(api, file_name="w.bin"):
+    body = {"modelName": "m", "modelVersion": 1, "fileName": file_name}
+    return {**body, "uploadId": start(api, body).json()["data"]["uploadId"]}
+
+
 def test_presigned_parts_go_straight_to_storage_and_done_records_them(
     editor_api, tenant, store, live_server
 ):
-    body = {"modelName": "m", "modelVersion": 1, "fileName": "w.bin"}
-    upload_id = start(editor_api, body).json()["data"]["uploadId"]
-    presign = editor_api.post(
-        "/tenants/team-a/upload/presign",
-        {**body, "uploadId": upload_id, "partNumbers": [1, 2], "fileSize": 5 * MiB + 3},
-        format="json",
-        SERVER_NAME=live_server.url.split("//")[1].split(":")[0],
-        SERVER_PORT=live_server.url.rsplit(":", 1)[1],
-    )
-    assert presign.status_code == 200, presign.json()
-    urls = presign.json()["data"]["urls"]
-    assert [u["PartNumber"] for u in urls] == [1, 2]
+    upload = started_upload(editor_api)
+    answer = presign(editor_api, upload, [1, 2], 5 * MiB + 3, live_server=live_server)
+    assert answer.status_code == 200, answer.json()
+    urls = answer.json()["data"]["urls"]
+    assert [(u["PartNumber"], u["size"]) for u in urls] == [(1, 5 * MiB), (2, 3)]
 
     etags = [http_put(urls[0]["url"], b"p" * (5 * MiB)), http_put(urls[1]["url"], b"abc")]
     parts = [{"ETag": etag, "PartNumber": n} for n, etag in enumerate(etags, start=1)]
-    done = editor_api.post(
-        "/tenants/team-a/upload/done",
-        {**body, "uploadId": upload_id, "parts": parts},
-        format="json",
-    )
+    done = editor_api.post("/tenants/team-a/upload/done", {**upload, "parts": parts}, format="json")
     assert done.status_code == 200, done.json()
     assert stored_objects(store, tenant.bucket) == {"m/1/w.bin": 5 * MiB + 3}
+
+
+@pytest.mark.parametrize("sent", [2, 4], ids=["shorter", "longer"])
+def test_a_presigned_url_takes_exactly_its_parts_length(
+    editor_api, tenant, store, live_server, sent
+):
+    """The URL binds the declared length: on S3 Content-Length is signed (storage refuses the
+    request), on the filesystem the portal checks it. Either way nothing is stored or counted."""
+    upload = started_upload(editor_api)
+    url = presign(editor_api, upload, [1], 3, live_server=live_server).json()["data"]["urls"][0]
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        http_put(url["url"], b"x" * sent)
+    assert refused.value.code in (400, 403)
+    assert MultipartUpload.objects.get(upload_id=upload["uploadId"]).part_sizes == {}
+    etag = http_put(url["url"], b"abc")  # the right length still goes through
+    parts = [{"ETag": etag, "PartNumber": 1}]
+    done = editor_api.post("/tenants/team-a/upload/done", {**upload, "parts": parts}, format="json")
+    assert done.status_code == 200, done.json()
+    assert stored_objects(store, tenant.bucket) == {"m/1/w.bin": 3}
+
+
+def test_part_numbers_stop_at_the_declared_files_last_part(editor_api, tenant):
+    upload = started_upload(editor_api)
+    answer = presign(editor_api, upload, [2, 3], 5 * MiB + 3)
+    assert answer.status_code == 400
+    error = answer.json()["error"]
+    assert error["code"] == "invalid_part_number"
+    assert "2 part(s), so there is no part 3" in error["message"]
+
+
+def test_a_part_through_the_api_must_be_its_declared_length(editor_api, tenant):
+    upload = started_upload(editor_api)
+    assert presign(editor_api, upload, [1], 3).status_code == 200
+    ids = ("team-a", "m", 1, "w.bin", upload["uploadId"])
+    wrong = put_part(editor_api, *ids, 1, b"abcd")
+    assert wrong.status_code == 400
+    assert wrong.json()["error"]["code"] == "part_size_mismatch"
+    assert put_part(editor_api, *ids, 2, b"abc").json()["error"]["code"] == "invalid_part_number"
+    assert put_part(editor_api, *ids, 1, b"abc").status_code == 200
+
+
+def test_an_upload_is_declared_once(editor_api, tenant):
+    upload = started_upload(editor_api)
+    assert presign(editor_api, upload, [1], 6 * MiB).status_code == 200
+    assert presign(editor_api, upload, [2], 6 * MiB).status_code == 200  # the next batch
+    for size, part_size in ((7 * MiB, 5 * MiB), (6 * MiB, 6 * MiB)):
+        again = presign(editor_api, upload, [1], size, part_size)
+        assert again.status_code == 409
+        assert again.json()["error"]["code"] == "upload_size_declared"
+
+
+@pytest.mark.parametrize(
+    ("file_size", "part_size", "words"),
+    [
+        (6 * MiB, MiB, "at least 5242880 bytes when the file has more than one part"),
+        (10_001 * 5 * MiB, 5 * MiB, "more than 10000 parts"),
+        (3, 0, "from 1 to"),
+        (3, "5", "from 1 to"),
+        (3, None, "from 1 to"),
+    ],
+)
+def test_a_part_size_storage_would_refuse_is_a_400(editor_api, tenant, file_size, part_size, words):
+    answer = presign(editor_api, started_upload(editor_api), [1], file_size, part_size)
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "invalid_part_size"
+    assert words in answer.json()["error"]["message"]
 
 
 def test_presign_refuses_a_file_larger_than_the_quota(editor_api, tenant):
     tenant.quota = {"maxStorageBytes": 100}
     tenant.save()
-    body = {"modelName": "m", "modelVersion": 1, "fileName": "w.bin"}
-    upload_id = start(editor_api, body).json()["data"]["uploadId"]
-    presign = editor_api.post(
-        "/tenants/team-a/upload/presign",
-        {**body, "uploadId": upload_id, "partNumbers": [1], "fileSize": 101},
-        format="json",
-    )
-    assert presign.status_code == 413
-    assert presign.json()["error"]["code"] == "storage_quota_exceeded"
+    answer = presign(editor_api, started_upload(editor_api), [1], 101)
+    assert answer.status_code == 413
+    assert answer.json()["error"]["code"] == "storage_quota_exceeded"
+
+
+def test_declared_sizes_are_reserved_until_the_upload_ends(editor_api, tenant):
+    """Presigned bytes go straight to storage, so the declared size is what counts: two uploads
+    cannot both be promised the same free bytes, and an abort gives them back."""
+    tenant.quota = {"maxStorageBytes": 100}
+    tenant.save()
+    first, second = started_upload(editor_api, "a"), started_upload(editor_api, "b")
+    assert presign(editor_api, first, [1], 60).status_code == 200
+    refused = presign(editor_api, second, [1], 60)
+    assert refused.status_code == 413
+    assert "to 120 bytes" in refused.json()["error"]["message"]
+    aborted = editor_api.post("/tenants/team-a/upload/abort", first, format="json")
+    assert aborted.status_code == 200
+    assert presign(editor_api, second, [1], 60).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_declarations_cannot_share_the_last_free_bytes(store, make_user, client_for):
+    from models_store.tests.conftest import make_ready_tenant
+
+    tenant = make_ready_tenant(store, "team-a", {"team-a-editors": "editor"})
+    tenant.quota = {"maxStorageBytes": 100}
+    tenant.save()
+    user = make_user("erin", groups=["team-a-editors"])
+    uploads = [started_upload(client_for(user), f"f{n}") for n in range(5)]
+    barrier = threading.Barrier(5)
+
+    def declare(upload):
+        try:
+            api = client_for(user)
+            barrier.wait(timeout=30)
+            return presign(api, upload, [1], 60).status_code
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(5) as pool:
+        statuses = sorted(pool.map(declare, uploads))
+    assert statuses == [200, 413, 413, 413, 413]
 
 
 def one_part_url(api):
     """The presigned URL of part 1 of a new upload of a 3-byte file."""
-    body = {"modelName": "m", "modelVersion": 1, "fileName": "w.bin"}
-    upload_id = start(api, body).json()["data"]["uploadId"]
-    return api.post(
-        "/tenants/team-a/upload/presign",
-        {**body, "uploadId": upload_id, "partNumbers": [1], "fileSize": 3},
-        format="json",
-    ).json()["data"]["urls"][0]["url"]
+    answer = presign(api, started_upload(api), [1], 3)
+    return answer.json()["data"]["urls"][0]["url"]
 
 
 @pytest.mark.parametrize("store", ["filesystem"], indirect=True)

@@ -1,5 +1,5 @@
 """Tenant provisioning through the Kubernetes backend (the API emulator over HTTP, through the
-official client) and S3 (moto's server over HTTP). Tasks run in this process (eager)."""
+official client) and S3 (versitygw over HTTP). Tasks run in this process (eager)."""
 
 import base64
 

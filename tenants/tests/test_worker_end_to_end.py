@@ -1,5 +1,5 @@
 """End to end with a real Celery worker process: the API records desired state in PostgreSQL, the
-task travels through Redis, the worker provisions the emulated cluster and moto's S3."""
+task travels through Redis, the worker provisions the emulated cluster and S3 (versitygw)."""
 
 import base64
 

@@ -1,4 +1,5 @@
-"""A real S3 server enforces what moto does not: signatures, expiry, signed headers, part sizes."""
+"""The S3 server under the tests enforces what S3 does: signatures, expiry, signed headers, part
+sizes (moto, which the suite used before, checked none of them)."""
 
 import base64
 import contextlib

@@ -162,7 +162,8 @@ class FilesystemObjectStore:
                 return  # not empty, or already gone
             folder = folder.parent
 
-    def presigned_part_url(self, bucket, key, upload_id, part_number, expires, base_url):
+    def presigned_part_url(self, bucket, key, upload_id, part_number, length, expires, base_url):
+        """The portal receives the part and holds it to its declared `length` itself."""
         token = signed_urls.sign_part(bucket, key, upload_id, part_number)
         return f"{base_url}{signed_urls.part_path(token)}"
 

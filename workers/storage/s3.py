@@ -43,6 +43,9 @@ class S3ObjectStore:
             # (botocore's default over plain HTTP) or for a checksum would mean buffering whole
             # parts. S3 does not require either for these calls.
             "s3": {"addressing_style": "path", "payload_signing_enabled": False},
+            # Presigned URLs default to the legacy SigV2 query signature, which MinIO, versitygw
+            # and S3 in every region opened since 2014 refuse.
+            "signature_version": "s3v4",
             "request_checksum_calculation": "when_required",
             "response_checksum_validation": "when_required",
         }
@@ -245,11 +248,11 @@ class S3ObjectStore:
     def delete_prefix(self, bucket, prefix):
         self.delete_objects(bucket, [key for key, _, _ in self.list_objects(bucket, prefix)])
 
-    def presigned_part_url(self, bucket, key, upload_id, part_number, expires, base_url):
+    def presigned_part_url(self, bucket, key, upload_id, part_number, length, expires, base_url):
+        """The URL signs Content-Length too: storage refuses a body of any other length."""
+        params = {"Bucket": bucket, "Key": key, "UploadId": upload_id, "PartNumber": part_number}
         return self.client.generate_presigned_url(
-            "upload_part",
-            Params={"Bucket": bucket, "Key": key, "UploadId": upload_id, "PartNumber": part_number},
-            ExpiresIn=expires,
+            "upload_part", Params={**params, "ContentLength": length}, ExpiresIn=expires
         )
 
     def presigned_download_url(self, bucket, key, expires, base_url):

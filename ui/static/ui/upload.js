@@ -204,7 +204,7 @@
         const first = batch * PRESIGN_BATCH + 1;
         const last = Math.min(first + PRESIGN_BATCH - 1, count);
         const partNumbers = Array.from({ length: last - first + 1 }, (_, i) => first + i);
-        const urls = call("presign", { ...upload, partNumbers, fileSize: file.size }).then(
+        const urls = call("presign", { ...upload, partNumbers, fileSize: file.size, partSize: partBytes }).then(
           (answer) => new Map(answer.urls.map((item) => [item.PartNumber, item.url])),
         );
         batches.set(batch, urls);

@@ -1,5 +1,5 @@
 """The Models tab's upload when storage misbehaves or the user changes their mind, in headless
-Chromium against S3 (moto's server over HTTP): a part that fails for a passing reason is sent
+Chromium against S3 (versitygw over HTTP): a part that fails for a passing reason is sent
 again, one that keeps failing or is refused ends the upload with storage's sentence, and Cancel
 stops it. Whatever the ending, storage keeps no multipart upload and the index no version unless
 every file made it. Storage's failures are injected by intercepting the browser's PUTs to it;
