@@ -14,9 +14,13 @@ OIDC_MODULES := $(OIDC_PROVIDER)/node_modules/.package-lock.json
 # The local model runtime (MLServer) has a virtualenv of its own.
 MLSERVER_VENV := .venv-mlserver
 export MODELPORT_MLSERVER ?= $(CURDIR)/$(MLSERVER_VENV)/bin/mlserver
+# The local language-model runtime (llama-cpp-python's server) is built into the user's cache.
+MODELPORT_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/modelport
+LLM_VERSION := $(shell sed -n 's/^llama-cpp-python\[server\]==//p' requirements-llm.txt)
+export MODELPORT_LLAMA_PYTHON ?= $(MODELPORT_CACHE)/llama-cpp-python/$(LLM_VERSION)/bin/python
 
 .PHONY: run test lint format venv clean screenshots bench-upload bench-endpoints bench-gateway \
-	system-packages s3-gateway
+	bench-llm-gateway system-packages s3-gateway llm-server
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,8 +40,11 @@ venv: $(BIN)/.installed $(MLSERVER_VENV)/.installed
 
 # DEMO=0 skips the demo tenant, model and endpoint.
 DEMO ?= 1
+# DEMO_LLM=0 skips the demo's language model (tiny-chat) and building its server.
+DEMO_LLM ?= 1
+export MODELPORT_DEMO_LLM := $(if $(filter 0,$(DEMO_LLM)),false,true)
 
-run: venv
+run: venv $(if $(filter 0,$(DEMO_LLM)),,llm-server)
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py bootstrap
 	if [ "$(DEMO)" != 0 ]; then $(BIN)/python manage.py seed_demo; fi
@@ -68,7 +75,12 @@ system-packages:
 s3-gateway:
 	testinfra/build_versitygw.sh
 
-test: system-packages venv lint $(OIDC_MODULES) s3-gateway
+# llama-cpp-python's OpenAI-compatible server for language-model endpoints, compiled once per
+# machine into ~/.cache/modelport (804 s cold on two cores; nothing once built).
+llm-server:
+	tools/tiny_llm/build_server.sh
+
+test: system-packages venv lint $(OIDC_MODULES) s3-gateway llm-server
 	$(BIN)/pytest
 
 # The portal journey in headless Chromium, saving its screenshots to docs/screenshots/.
@@ -87,6 +99,10 @@ bench-endpoints: system-packages venv
 # measures that revision's gateway in the same run.
 bench-gateway: venv
 	$(BIN)/python bench/gateway/run.py $(if $(BASELINE),--baseline $(BASELINE))
+
+# Chat streams straight to tiny-chat and an instrumented SSE server and through /v1/ (BASELINE too).
+bench-llm-gateway: venv llm-server
+	$(BIN)/python bench/llm-gateway/run.py $(if $(BASELINE),--baseline $(BASELINE))
 
 clean:
 	rm -rf $(VENV) $(MLSERVER_VENV) .pytest_cache .ruff_cache $(OIDC_PROVIDER)/node_modules

@@ -1,5 +1,6 @@
-"""The embedded demo: an iris classifier trained from the data set scikit-learn ships (no
-downloads), in the model runtime's own Python, where scikit-learn is installed."""
+"""The embedded demo: an iris classifier trained from the data set scikit-learn ships, in the
+model runtime's own Python, where scikit-learn is installed; and tiny-chat, a 0.7 MB language
+model made by tools/tiny_llm/make_model.py in llama-cpp-python's Python (no downloads)."""
 
 import json
 import subprocess
@@ -7,6 +8,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+MAKE_TINY_LLM = Path(__file__).resolve().parent.parent / "tools" / "tiny_llm" / "make_model.py"
 IRIS_SAMPLE = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
 
 _TRAIN_IRIS = """
@@ -40,3 +42,14 @@ def v2_request(rows):
     """An Open Inference Protocol (V2) request body for rows of four features."""
     tensor = {"name": "input-0", "shape": [len(rows), 4], "datatype": "FP64", "data": rows}
     return {"inputs": [tensor]}
+
+
+def make_tiny_llm(path):
+    """Write tiny-chat, a character bigram model in GGUF (deterministic, a few seconds), to
+    `path`. It babbles character soup: it shows the plumbing, not answers."""
+    subprocess.run(  # noqa: S603 - our own runtime's Python and script
+        [settings.MODELPORT_LLAMA_PYTHON, str(MAKE_TINY_LLM), "--out", str(path)],
+        capture_output=True,
+        check=True,
+        timeout=300,
+    )

@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from core.llm_runtime import default_llama_python
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.FileAwareEnv()
 
@@ -316,6 +318,11 @@ if KUBECONFIG and not Path(KUBECONFIG).is_file():
 MODELPORT_MLSERVER = env.str(
     "MODELPORT_MLSERVER", default=str(BASE_DIR / ".venv-mlserver" / "bin" / "mlserver")
 )
+# Its server for language models (GGUF files): llama-cpp-python's python, which `make llm-server`
+# builds into the user's cache.
+MODELPORT_LLAMA_PYTHON = env.str("MODELPORT_LLAMA_PYTHON", default=str(default_llama_python()))
+# `manage.py seed_demo` adds the tiny-chat language model and endpoint unless this is false.
+MODELPORT_DEMO_LLM = _bool("MODELPORT_DEMO_LLM", default=True)
 # The HTTP server (manage.py serve): how long a request's line and headers may take to arrive,
 # how long a body may pause while being read, and how many connections and requests one process
 # holds before it answers 503.

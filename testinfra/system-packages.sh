@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Debian packages the test suite needs: PostgreSQL and Redis (started by the fixtures on free
 # ports, never as system services), Chromium (the browser tests) and Node.js (the test OpenID
-# provider). Installs what is missing when it can (root with apt-get); otherwise names it in one
+# provider), cmake and g++ (pip compiles llama.cpp for the local language-model runtime). Installs what is missing when it can (root with apt-get); otherwise names it in one
 # line and fails.
 set -euo pipefail
 
@@ -10,6 +10,8 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/n
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v node >/dev/null || missing+=(nodejs npm)
+command -v cmake >/dev/null || missing+=(cmake)
+command -v g++ >/dev/null || missing+=(g++)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -214,7 +214,7 @@ def test_reference_servings_list_and_detail(editor_api):
     response = editor_api.get("/servings")
     assert response.json() == {
         "status": "OK",
-        "data": ["kserve", "mlserver", "ovms", "tf-serving"],
+        "data": ["kserve", "kserve-llm", "mlserver", "ovms", "tf-serving", "vllm"],
     }
     detail = editor_api.get("/servings/tf-serving").json()
     assert detail["status"] == "OK"
@@ -240,13 +240,20 @@ def test_the_runtime_says_which_formats_it_serves_with_which_library_versions(ed
     assert data["orchestrator"] == "local"
     assert data["defaultServing"] == "mlserver"
     formats = {f["name"]: f for f in data["formats"]}
-    assert set(formats) == {"scikit-learn", "LightGBM"}
+    assert set(formats) == {"scikit-learn", "LightGBM", "GGUF language model"}
     # The versions are those installed beside the mlserver command, not the portal's own.
     site = [str(p) for p in Path(settings.MODELPORT_MLSERVER).parent.parent.glob("lib/*/site-*")]
     [sklearn] = importlib.metadata.distributions(name="scikit-learn", path=site)
     assert formats["scikit-learn"]["version"] == sklearn.version
     assert data["libraries"]["scikit-learn"] == sklearn.version
     assert data["libraries"]["mlserver"].startswith("1.")
+    # Language models: llama-cpp-python's server, in its own virtualenv.
+    site = [
+        str(p) for p in Path(settings.MODELPORT_LLAMA_PYTHON).parent.parent.glob("lib/*/site-*")
+    ]
+    [llama] = importlib.metadata.distributions(name="llama-cpp-python", path=site)
+    assert formats["GGUF language model"]["version"] == llama.version
+    assert formats["GGUF language model"]["library"] == "llama-cpp-python"
 
 
 def test_a_cluster_runtime_leaves_the_formats_to_its_templates(editor_api, settings):

@@ -44,7 +44,10 @@ def value(samples, name, **labels):
 def test_one_request_id_follows_a_change_and_a_call_and_every_process_is_counted(
     embedded_product,
 ):
-    product = embedded_product(demo=True, LOG_LEVEL="INFO", MODELPORT_LOG_FORMAT="json")
+    # The demo's one endpoint, iris (tiny-chat has tests of its own).
+    product = embedded_product(
+        demo=True, LOG_LEVEL="INFO", MODELPORT_LOG_FORMAT="json", MODELPORT_DEMO_LLM="false"
+    )
     admin = product.manage("create_token", "admin", "--days", "1").stdout.strip()
     api = requests.Session()
     api.headers["Authorization"] = f"Bearer {admin}"

@@ -1,12 +1,15 @@
 """The README's "Serve your own model" runs as written: its shell block, against a fresh `make
 run` (the product with its demo), from the repository's folder, with only the address changed
-to the test's port and the CLI's credentials kept in the test's folder."""
+to the test's port and the CLI's credentials kept in the test's folder. So does the Quick start's
+chat with the demo's tiny-chat through the `openai` SDK."""
 
 import re
 import subprocess
 from pathlib import Path
 
 import pytest
+
+from testinfra.fixtures import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,3 +60,25 @@ def test_the_readme_walkthrough_serves_a_model_of_ones_own(embedded_product, tmp
     hours = [line.split() for line in lines[header + 1 :]]  # two, if the calls straddle an hour
     assert sum(int(hour[1]) for hour in hours) == 2, shown
     assert sum(int(hour[2]) for hour in hours) == 0, shown
+
+
+def test_the_quick_starts_chat_streams_from_tiny_chat(embedded_product):
+    readme = (ROOT / "README.md").read_text()
+    quick_start = readme.split("\n## Quick start\n", 1)[1].split("\n## ", 1)[0]
+    [script] = [b for b in re.findall(r"```sh\n(.*?)```", quick_start, re.S) if "openai" in b]
+    product = embedded_product(demo=True)
+    # The data folder is the product's, not .modelport: the token's path is what the test moves.
+    script = script.replace("127.0.0.1:8000", product.url[7:]).replace(
+        ".modelport/demo-token", str(product.data_dir / "demo-token")
+    )
+
+    def streamed():
+        run = subprocess.run(
+            ["bash", "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
+        )
+        # 503 until the endpoint's model server is ready; then the stream's text (character
+        # soup, now and then empty), ended by a newline.
+        return run if run.returncode == 0 else None
+
+    run = wait_until(streamed, timeout=120, interval=2, message="the chat to stream")
+    assert run.stdout.endswith("\n"), run.stderr

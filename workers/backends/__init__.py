@@ -25,4 +25,7 @@ def describe_runtime():
     are its serving templates' images' to decide."""
     if settings.MODELPORT_ORCHESTRATOR == "kubernetes":
         return {"orchestrator": "kubernetes", "formats": [], "libraries": {}}
-    return {"orchestrator": "local", **description(settings.MODELPORT_MLSERVER)}
+    return {
+        "orchestrator": "local",
+        **description(settings.MODELPORT_MLSERVER, settings.MODELPORT_LLAMA_PYTHON),
+    }

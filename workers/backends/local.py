@@ -2,8 +2,9 @@ import shutil
 
 from django.conf import settings
 
-from workers.backends.local_models import served_model
+from workers.backends.local_models import check_one_server, served_model
 from workers.backends.local_runtime import LocalRuntime
+from workers.backends.model_servers import LLAMA_CPP
 from workers.backends.targets import EndpointObject, TenantSurvey
 from workers.errors import PermanentError
 from workers.pod_status import EndpointStatus
@@ -12,9 +13,10 @@ from workers.storage import get_object_store
 
 class LocalOrchestrator:
     """The embedded default: everything runs on this machine. Each tenant gets a runtime folder;
-    each endpoint is a set of MLServer processes (one per replica) serving the model versions
-    its policy selects, from the filesystem store or a local copy of S3 objects. Every serving
-    template is served by MLServer here; the model's files decide its runtime."""
+    each endpoint is a set of model-server processes (one per replica) serving the model versions
+    its policy selects, from the filesystem store or a local copy of S3 objects: MLServer, or
+    llama-cpp-python's server for a GGUF language model. The serving template does not matter
+    here; the model's files decide its runtime."""
 
     name = "local"
 
@@ -25,7 +27,12 @@ class LocalOrchestrator:
     @property
     def runtime(self):
         # Endpoints live in their tenant's runtime folder: <root>/<tenant>/<endpoint>/.
-        return LocalRuntime(self.root, settings.MODELPORT_MLSERVER, private=settings.DATA_DIR)
+        return LocalRuntime(
+            self.root,
+            settings.MODELPORT_MLSERVER,
+            private=settings.DATA_DIR,
+            llama_python=settings.MODELPORT_LLAMA_PYTHON,
+        )
 
     def platform_tls_secret(self):
         return None  # nothing here terminates TLS with it
@@ -57,23 +64,32 @@ class LocalOrchestrator:
     # --- endpoints ----------------------------------------------------------------------------
 
     def served_models(self, target):
-        """The model versions the endpoint's policy selected, as models MLServer can load from
-        this machine's disk."""
-        if not settings.MODELPORT_MLSERVER or not shutil.which(settings.MODELPORT_MLSERVER):
-            raise PermanentError(
-                f"MLServer is not installed at {settings.MODELPORT_MLSERVER}; `make run` installs "
-                "it, or set MODELPORT_MLSERVER."
-            )
+        """The model versions the endpoint's policy selected, as models its model server can load
+        from this machine's disk."""
         if not target.models:
             raise PermanentError(target.nothing_selected)
         store = get_object_store()
         cache = settings.DATA_DIR / "cache"
-        return [
+        models = [
             served_model(
                 model.name, model.version, store.local_copy(model.bucket, model.prefix, cache)
             )
             for model in target.models
         ]
+        check_one_server(models)
+        if models[0].implementation == LLAMA_CPP:
+            if not shutil.which(settings.MODELPORT_LLAMA_PYTHON):
+                raise PermanentError(
+                    f"llama-cpp-python's server, which serves GGUF language models, is not "
+                    f"installed at {settings.MODELPORT_LLAMA_PYTHON}; `make llm-server` builds "
+                    "it, or set MODELPORT_LLAMA_PYTHON."
+                )
+        elif not settings.MODELPORT_MLSERVER or not shutil.which(settings.MODELPORT_MLSERVER):
+            raise PermanentError(
+                f"MLServer is not installed at {settings.MODELPORT_MLSERVER}; `make run` installs "
+                "it, or set MODELPORT_MLSERVER."
+            )
+        return models
 
     def apply_endpoint(self, target):
         key = f"{target.namespace}/{target.name}"

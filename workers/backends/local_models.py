@@ -1,8 +1,9 @@
-"""Which MLServer runtime serves a stored model version on this machine, decided from its files,
-and what this machine's runtime can serve (its formats and library versions), for people.
+"""Which runtime serves a stored model version on this machine, decided from its files, and what
+this machine's runtime can serve (its formats and library versions), for people.
 
-The local orchestrator serves scikit-learn (joblib / pickle) and LightGBM models. Formats that
-only a cluster template serves get a PermanentError whose message names the template to use.
+The local orchestrator serves scikit-learn (joblib / pickle) and LightGBM models with MLServer,
+and a GGUF language model with llama-cpp-python's OpenAI-compatible server. Formats that only a
+cluster template serves get a PermanentError whose message names the template to use.
 """
 
 import functools
@@ -12,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from workers.backends.local_runtime import ServedModel
+from workers.backends.model_servers import LLAMA_CPP
 from workers.errors import PermanentError
 
 # MLServer's runtimes, as modelport_runtime.py (beside each model's settings) adjusts them.
@@ -29,29 +31,45 @@ class Format:
 FORMATS = (
     Format("scikit-learn", "one *.joblib, *.pkl or *.pickle file", "scikit-learn"),
     Format("LightGBM", "one *.bst or *.lgb file, or a *.txt file LightGBM saved", "lightgbm"),
+    Format(
+        "GGUF language model",
+        "one *.gguf file, served alone by its endpoint with the OpenAI API (/v1/...)",
+        "llama-cpp-python",
+    ),
 )
-# The runtime's distributions whose versions decide what loads.
+# The runtime's distributions whose versions decide what loads: MLServer's, and the language
+# models' server's.
 LIBRARIES = ("mlserver", "scikit-learn", "lightgbm", "joblib", "numpy", "pandas")
+LLM_LIBRARIES = ("llama-cpp-python",)
 
 
 @functools.cache
-def runtime_libraries(mlserver):
-    """{distribution: version} installed beside the `mlserver` command (in its virtualenv);
-    None for one that is missing. Read once per process (it scans the virtualenv's metadata):
-    a reinstalled runtime is seen after a restart, as the model servers themselves are."""
-    site = [str(p) for p in Path(mlserver).parent.parent.glob("lib/python*/site-packages")]
+def _installed_beside(executable, names):
+    """{distribution: version} of `names` installed in the virtualenv of `executable` (a
+    command in its bin/); None for one that is missing. Read once per process (it scans the
+    virtualenv's metadata): a reinstalled runtime is seen after a restart, as the model servers
+    themselves are."""
+    site = [str(p) for p in Path(executable).parent.parent.glob("lib/python*/site-packages")]
     installed = {
         re.sub(r"[-_.]+", "-", dist.metadata["Name"]).lower(): dist.version
         for dist in importlib.metadata.distributions(path=site)
     }
-    return {name: installed.get(name) for name in LIBRARIES}
+    return {name: installed.get(name) for name in names}
 
 
-def description(mlserver):
+def runtime_libraries(mlserver):
+    """{distribution: version} installed beside the `mlserver` command."""
+    return _installed_beside(str(mlserver), LIBRARIES)
+
+
+def description(mlserver, llama_python):
     """What the local runtime serves: its formats, each with its library's version."""
-    libraries = runtime_libraries(mlserver)
+    libraries = {
+        **_installed_beside(str(mlserver), LIBRARIES),
+        **_installed_beside(str(llama_python), LLM_LIBRARIES),
+    }
     formats = [{**asdict(f), "version": libraries[f.library]} for f in FORMATS]
-    return {"formats": formats, "libraries": dict(libraries)}
+    return {"formats": formats, "libraries": libraries}
 
 
 # (what the files look like, the sentence that says where such a model can run)
@@ -99,7 +117,12 @@ def served_model(name, version, folder):
         for p in files
         if p.suffix in (".bst", ".lgb") or (p.suffix == ".txt" and _is_lightgbm_text(p))
     ]
-    candidates = [(SKLEARN, p) for p in sklearn] + [(LIGHTGBM, p) for p in lightgbm]
+    gguf = [p for p in files if p.suffix == ".gguf"]
+    candidates = (
+        [(SKLEARN, p) for p in sklearn]
+        + [(LIGHTGBM, p) for p in lightgbm]
+        + [(LLAMA_CPP, p) for p in gguf]
+    )
     if len(candidates) == 1:
         implementation, path = candidates[0]
         return ServedModel(name, str(version), implementation, str(path))
@@ -115,3 +138,17 @@ def served_model(name, version, folder):
     raise PermanentError(
         f"{label} has no model file the local runtime can serve. It serves {expected}."
     )
+
+
+def check_one_server(models):
+    """An endpoint's processes are one kind of model server: llama-cpp-python's serves one GGUF
+    model and nothing else beside it; PermanentError when the policy selected more."""
+    if len(models) > 1 and any(m.implementation == LLAMA_CPP for m in models):
+        listed = ", ".join(
+            f"{m.name} version {m.version}{' (GGUF)' if m.implementation == LLAMA_CPP else ''}"
+            for m in models
+        )
+        raise PermanentError(
+            f"An endpoint serves a GGUF language model alone, but this one's version policy "
+            f"selects {listed}; choose a policy that selects one version, such as {{latest {{}}}}."
+        )

@@ -1,9 +1,12 @@
 """Model servers as processes on this machine: the local orchestrator's runtime.
 
-Each endpoint is a folder under `root` holding an MLServer model repository (one
-`model-settings.json` per served version), its desired spec, and one state file and log per
-replica. Replicas are `mlserver start` processes on free loopback ports, each in its own session
-so that they outlive the worker that started them and can be stopped as a group.
+Each endpoint is a folder under `root` holding its model repository (a folder per served
+version), its desired spec, and one state file and log per replica. Replicas are model-server
+processes on free loopback ports, each in its own session so that they outlive the worker that
+started them and can be stopped as a group. The served models decide the model server: MLServer
+(V2 / Open Inference Protocol) for scikit-learn and LightGBM models, with a `model-settings.json`
+per version; llama-cpp-python's OpenAI-compatible server for a GGUF language model, which an
+endpoint serves alone, under the endpoint's name. Both are supervised the same way.
 
 Any process may call these methods (a Celery task, the embedded runner on shutdown): the state
 lives on disk and every change to an endpoint happens under a file lock, so two callers never
@@ -27,7 +30,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from contextlib import contextmanager, suppress
@@ -35,6 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.error import URLError
 from urllib.request import urlopen
+
+from workers.backends.model_servers import LLAMA_CPP, LlamaServer, MLServer
 
 MAX_RESTARTS = 5
 RESTART_BACKOFF_CAP_SECONDS = 60
@@ -48,7 +52,8 @@ _ERROR_LINE = re.compile(r"ERROR|Error|Exception|Traceback")
 
 @dataclass(frozen=True)
 class ServedModel:
-    """One model version for MLServer: its name, version, runtime class and file."""
+    """One model version: its name, version, runtime (an MLServer runtime class, or LLAMA_CPP)
+    and file."""
 
     name: str
     version: str
@@ -68,6 +73,7 @@ class Replica:
     crashes: int = 0
     next_start_at: float = 0.0
     gave_up: bool = False
+    ready_path: str = "/v2/health/ready"
 
     @property
     def url(self):
@@ -83,12 +89,6 @@ class EndpointStatus:
     failed: int = 0
     message: str = ""
     urls: list = field(default_factory=list)
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _alive(pid, marker):
@@ -109,9 +109,6 @@ def _alive(pid, marker):
     return marker in cmdline or (not cmdline and int(session) == pid)
 
 
-# Modelport's runtimes for MLServer (JSON errors for the caller's mistakes, metadata from the
-# model), copied beside each model's settings, where MLServer imports it from.
-RUNTIME_MODULE = Path(__file__).parent / "mlserver_runtime" / "modelport_runtime.py"
 # Everything a model server's environment holds besides MLServer's own settings.
 BASE_ENVIRONMENT = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -132,12 +129,12 @@ def _place(source, target):
 
 
 @functools.cache
-def _runs_as_another_user(mlserver, uid):
-    """Whether `mlserver` starts as `uid` (it can't when its interpreter sits in a folder only
-    root may enter, such as a pyenv under /root)."""
+def _runs_as_another_user(executable, uid):
+    """Whether the model server's `executable` starts as `uid` (it can't when its interpreter
+    sits in a folder only root may enter, such as a pyenv under /root)."""
     try:
         result = subprocess.run(  # noqa: S603 - our own model server binary
-            [mlserver, "--version"],
+            [executable, "--version"],
             user=uid,
             group=uid,
             env=BASE_ENVIRONMENT,
@@ -196,7 +193,7 @@ READY_CHECK_SECONDS = 3
 
 def _ready(replica, timeout=READY_CHECK_SECONDS):
     try:
-        with urlopen(f"{replica.url}/v2/health/ready", timeout=timeout) as response:  # noqa: S310
+        with urlopen(f"{replica.url}{replica.ready_path}", timeout=timeout) as response:  # noqa: S310
             return response.status == 200
     except (URLError, OSError):
         return False
@@ -209,20 +206,29 @@ def _file_identity(path):
 
 
 class LocalRuntime:
-    """`private`: the data directory to close to tenants' users, when they have users."""
+    """`mlserver`: MLServer's command; `llama_python`: the python of llama-cpp-python's server;
+    `private`: the data directory to close to tenants' users, when they have users."""
 
-    def __init__(self, root, mlserver, private=None):
+    def __init__(self, root, mlserver, private=None, llama_python=None):
         self.root = Path(root)
         self.mlserver = str(mlserver)
+        self.llama_python = str(llama_python) if llama_python else None
         self.private = private
         self.users = TenantUsers(self.root)
 
-    def _user_of(self, key):
+    def _server(self, spec):
+        """The model server for `spec` (the served models, as dicts): llama-cpp-python's for a
+        language model, else MLServer."""
+        if any(model["implementation"] == LLAMA_CPP for model in spec):
+            return LlamaServer(self.llama_python)
+        return MLServer(self.mlserver)
+
+    def _user_of(self, key, server):
         """The uid the model servers of `key` run as, or None (they run as this process's)."""
         if not self.users.available():
             return None
         uid = self.users.uid(key.split("/", 1)[0])
-        return uid if _runs_as_another_user(self.mlserver, uid) else None
+        return uid if _runs_as_another_user(server.executable, uid) else None
 
     # --- layout ---------------------------------------------------------------------------
 
@@ -285,7 +291,8 @@ class LocalRuntime:
                 not (folder / "spec.json").exists()
                 or json.loads((folder / "spec.json").read_text()).get("hash") != spec_hash
             ):
-                self._write_repository(folder, models, self._user_of(key))
+                server = self._server(spec)
+                self._write_repository(folder, models, server, self._user_of(key, server))
                 (folder / "spec.json").write_text(json.dumps({"hash": spec_hash, "models": spec}))
             current = {r.index: r for r in self._replicas(key)}
             for index in range(replicas):
@@ -300,10 +307,10 @@ class LocalRuntime:
                 self._stop_process(key, extra)
                 self._replica_path(key, extra.index).unlink(missing_ok=True)
 
-    def _write_repository(self, folder, models, uid):
-        """The MLServer repository in `<folder>/models`: per served version, its settings and a
-        link to (or copy of) its model file, and nothing else. Readable by the endpoint's user
-        alone."""
+    def _write_repository(self, folder, models, server, uid):
+        """The model repository in `<folder>/models`: per served version, a link to (or copy of)
+        its model file and what its model server needs beside it, and nothing else. Readable by
+        the endpoint's user alone."""
         repository = folder / "models"
         shutil.rmtree(repository, ignore_errors=True)
         repository.mkdir()
@@ -312,13 +319,7 @@ class LocalRuntime:
             target.mkdir()
             source = Path(model.uri)
             _place(source, target / source.name)
-            settings = {
-                "name": model.name,
-                "implementation": model.implementation,
-                "parameters": {"uri": str(target / source.name), "version": model.version},
-            }
-            (target / "model-settings.json").write_text(json.dumps(settings, indent=2))
-            shutil.copy(RUNTIME_MODULE, target / RUNTIME_MODULE.name)
+            server.prepare(target, model)
         if uid is not None:
             # The user may read its repository; other tenants' users may not even enter it.
             os.chown(repository, 0, uid)
@@ -340,31 +341,17 @@ class LocalRuntime:
 
     def _start(self, key, replica, spec_hash):
         folder = self._dir(key)
-        uid = self._user_of(key)
+        spec = self.spec(key)
+        server = self._server(spec)
+        uid = self._user_of(key, server)
         home = self._home(key, uid)
-        replica.http_port, replica.grpc_port, replica.metrics_port = (
-            _free_port(),
-            _free_port(),
-            _free_port(),
-        )
-        env = {
-            **BASE_ENVIRONMENT,
-            "HOME": str(home),
-            "MLSERVER_HOST": "127.0.0.1",
-            "MLSERVER_HTTP_PORT": str(replica.http_port),
-            "MLSERVER_GRPC_PORT": str(replica.grpc_port),
-            "MLSERVER_METRICS_PORT": str(replica.metrics_port),
-            # One process per replica: MLServer's own worker pool would hide crashes from us.
-            "MLSERVER_PARALLEL_WORKERS": "0",
-            # Debug mode answers an error with a Python traceback holding server paths.
-            "MLSERVER_DEBUG": "false",
-            "MLSERVER_LOAD_MODELS_AT_STARTUP": "true",
-        }
+        server.assign_ports(replica)
+        env = {**BASE_ENVIRONMENT, "HOME": str(home), **server.environment(replica)}
         with open(self.log_path(key, replica.index), "ab") as log:
             log.write(f"{RUN_MARKER} replica {replica.index} at {time.ctime()}\n".encode())
             log.flush()
             process = subprocess.Popen(  # noqa: S603 - our own model server binary
-                [self.mlserver, "start", str(folder / "models")],
+                server.command(folder, key, spec, replica),
                 cwd=home,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -375,6 +362,7 @@ class LocalRuntime:
             )
         replica.pid = process.pid
         replica.spec_hash = spec_hash
+        replica.ready_path = server.ready_path
         replica.started_at = time.time()
         return replica
 

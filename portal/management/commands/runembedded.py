@@ -154,6 +154,29 @@ def summary(host, port):
             '      -H "Content-Type: application/json" \\',
             f"      -d '{body}'",
         ]
+    if token.exists() and Endpoint.objects.filter(tenant__name="demo", name="tiny-chat").exists():
+        # Flush left: a heredoc's end marker and Python's indentation must be copied as they are.
+        lines += [
+            "  Chat        (tiny-chat, a 0.7 MB model made here: it streams character soup) with",
+            "              the openai SDK, in the portal's virtualenv:",
+            f"{_shown(Path(sys.executable))} - <<'EOF'",
+            "from openai import OpenAI",
+            "client = OpenAI(",
+            f'    base_url="{base}/v1",',
+            f'    api_key=open("{_shown(token)}").read().strip(),  # the demo user\'s token',
+            ")",
+            "stream = client.chat.completions.create(",
+            '    model="demo/tiny-chat",',
+            '    messages=[{"role": "user", "content": "Say hello"}],',
+            "    max_tokens=40,",
+            "    stream=True,",
+            ")",
+            "for chunk in stream:",
+            "    for choice in chunk.choices:",
+            '        print(choice.delta.content or "", end="", flush=True)',
+            "print()",
+            "EOF",
+        ]
     return "\n".join(lines) + "\n"
 
 

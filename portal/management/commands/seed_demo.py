@@ -1,7 +1,10 @@
-"""Seed the embedded demo: tenant `demo`, model `iris` version 1, endpoint `iris`, and a user
-`demo` (an editor of the tenant) whose token, expiring, is kept in the data folder."""
+"""Seed the embedded demo: tenant `demo`, model `iris` version 1, endpoint `iris`, the language
+model and endpoint `tiny-chat` (unless MODELPORT_DEMO_LLM is false), and a user `demo` (an editor
+of the tenant) whose token, expiring, is kept in the data folder."""
 
+import tempfile
 from datetime import timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -17,7 +20,7 @@ from endpoints.services import create_endpoint
 from identity.models import PersonalAccessToken, hash_token
 from models_store.index import sync_index
 from models_store.models import ModelVersion
-from portal.demo import train_iris
+from portal.demo import make_tiny_llm, train_iris
 from tenants.models import Tenant
 from tenants.services import create_tenant
 from tenants.tasks import reconcile_tenant
@@ -28,7 +31,7 @@ DEMO_TOKEN_DAYS = 30
 
 
 class Command(BaseCommand):
-    help = "Create the demo tenant, iris model, endpoint and user (if missing)."
+    help = "Create the demo tenant, its models, endpoints and user (if missing)."
 
     def handle(self, **options):
         admin = get_user_model().objects.filter(username="admin").first()
@@ -50,26 +53,11 @@ class Command(BaseCommand):
             folder = settings.DATA_DIR / "demo"
             folder.mkdir(parents=True, exist_ok=True)
             train_iris(folder / "model.joblib")
-            store = get_object_store()
-            listed_after = timezone.now()
-            with open(folder / "model.joblib", "rb") as model:
-                size = (folder / "model.joblib").stat().st_size
-                store.put_stream(tenant.bucket, "iris/1/model.joblib", model, size)
-            # The index learns about it the way it learns of any object: from storage.
-            sync_index(tenant, store.list_objects(tenant.bucket), listed_after)
+            _upload(tenant, "iris/1/model.joblib", folder / "model.joblib")
+        _serve(tenant, "iris", admin)
 
-        if not Endpoint.objects.filter(tenant=tenant, name="iris").exists():
-            create_endpoint(
-                tenant=tenant,
-                name="iris",
-                model_name="iris",
-                version_policy="{latest {}}",
-                serving=ServingTemplate.objects.get(name="mlserver"),
-                subject_name="demo.client",
-                resources={"requests": {"cpu": "250m", "memory": "512Mi"}},
-                replicas=1,
-                created_by=admin,
-            )
+        if settings.MODELPORT_DEMO_LLM:
+            self._tiny_chat(tenant, admin)
 
         # A plan for the applications people create in the portal (platform admins add others in
         # the admin site or with POST /plans).
@@ -82,10 +70,29 @@ class Command(BaseCommand):
             )
 
         self._token()
+        endpoints = (
+            "endpoints `iris` and `tiny-chat`" if settings.MODELPORT_DEMO_LLM else "endpoint `iris`"
+        )
         self.stdout.write(
-            f"Demo: tenant `demo`, endpoint `iris`; the demo user's token is in "
+            f"Demo: tenant `demo`, {endpoints}; the demo user's token is in "
             f"{settings.DATA_DIR / 'demo-token'}."
         )
+
+    def _tiny_chat(self, tenant, admin):
+        """tiny-chat: a language model made on this machine, served by llama-cpp-python."""
+        if not ModelVersion.objects.filter(tenant=tenant, name="tiny-chat").exists():
+            if not Path(settings.MODELPORT_LLAMA_PYTHON).exists():
+                raise CommandError(
+                    f"llama-cpp-python's server is not installed at "
+                    f"{settings.MODELPORT_LLAMA_PYTHON}: `make llm-server` builds it, or set "
+                    "MODELPORT_DEMO_LLM=false to seed the demo without tiny-chat."
+                )
+            self.stdout.write("Making tiny-chat, a tiny language model (a character bigram)...")
+            with tempfile.TemporaryDirectory() as folder:
+                path = Path(folder) / "tiny-chat.gguf"
+                make_tiny_llm(path)
+                _upload(tenant, "tiny-chat/1/tiny-chat.gguf", path)
+        _serve(tenant, "tiny-chat", admin, serving="vllm")
 
     def _token(self):
         """A token of the demo user (an editor of `demo`, nothing more), kept like the admin
@@ -102,3 +109,32 @@ class Command(BaseCommand):
         _, raw = PersonalAccessToken.issue(user, name="demo", expires_at=expires)
         path.write_text(raw + "\n")
         path.chmod(0o600)
+
+
+def _upload(tenant, key, path):
+    """Put the file at `path` into the tenant's storage as `key` (<model>/<version>/<file>)."""
+    store = get_object_store()
+    listed_after = timezone.now()
+    with open(path, "rb") as model:
+        store.put_stream(tenant.bucket, key, model, path.stat().st_size)
+    # The index learns about it the way it learns of any object: from storage.
+    sync_index(tenant, store.list_objects(tenant.bucket), listed_after)
+
+
+def _serve(tenant, name, admin, serving="mlserver"):
+    """Endpoint `name` serving the latest version of model `name`, if missing. The local runtime
+    picks the model server from the model's files (MLServer for iris, llama-cpp-python for
+    tiny-chat); only a cluster reads the template."""
+    if Endpoint.objects.filter(tenant=tenant, name=name).exists():
+        return
+    create_endpoint(
+        tenant=tenant,
+        name=name,
+        model_name=name,
+        version_policy="{latest {}}",
+        serving=ServingTemplate.objects.get(name=serving),
+        subject_name="demo.client",
+        resources={"requests": {"cpu": "250m", "memory": "512Mi"}},
+        replicas=1,
+        created_by=admin,
+    )
