@@ -14,6 +14,9 @@ class PlanAdmin(AuditedAdmin):
         "requests_per_day",
         "concurrent_requests",
         "tokens_per_minute",
+        "tokens_per_day",
+        "tokens_per_month",
+        "spend_per_month",
     )
     search_fields = ("name", "description")
 

@@ -8,5 +8,6 @@ class ApplicationErrorCode(StrEnum):
     APPLICATION_EXISTS = "application_exists"
     PLAN_EXISTS = "plan_exists"
     UNKNOWN_PLAN = "unknown_plan"
+    SPEND_WITHOUT_PRICE = "spend_without_price"
     UNKNOWN_ENDPOINT = "unknown_endpoint"
     KEY_CHANGED = "key_changed"

@@ -10,7 +10,9 @@ API_KEY_PREFIX = "mpk_"
 
 
 class Plan(models.Model):
-    """What an application may do per minute, per day and at once. A null limit is no limit."""
+    """What an application may do per minute, per day and at once, and the tokens (and money)
+    its language-model calls may use per minute, day and calendar month. A null limit is no
+    limit."""
 
     name = models.SlugField(max_length=50, unique=True)
     description = models.TextField(blank=True)
@@ -18,6 +20,21 @@ class Plan(models.Model):
     requests_per_day = models.PositiveIntegerField(null=True, blank=True)
     concurrent_requests = models.PositiveIntegerField(null=True, blank=True)
     tokens_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    tokens_per_day = models.PositiveBigIntegerField(null=True, blank=True)
+    tokens_per_month = models.PositiveBigIntegerField(null=True, blank=True)
+    # The most completion tokens one language-model call may ask for (and what a call that
+    # names no max_tokens gets); null: as many as it asks, 1,024 when it does not say.
+    max_tokens_per_call = models.PositiveIntegerField(null=True, blank=True)
+    # Prices per 1,000 tokens and the money an application may spend per calendar month, in
+    # `currency`. The spend limit needs at least one price.
+    currency = models.CharField(max_length=3, default="USD")
+    prompt_price_per_1k = models.DecimalField(
+        max_digits=12, decimal_places=6, null=True, blank=True
+    )
+    completion_price_per_1k = models.DecimalField(
+        max_digits=12, decimal_places=6, null=True, blank=True
+    )
+    spend_per_month = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

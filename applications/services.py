@@ -1,6 +1,7 @@
 """Writes for plans, applications and API keys (the API and the admin site call these)."""
 
 from datetime import timedelta
+from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -16,12 +17,27 @@ LIMIT_FIELDS = (
     "requests_per_day",
     "concurrent_requests",
     "tokens_per_minute",
+    "tokens_per_day",
+    "tokens_per_month",
+    "max_tokens_per_call",
+    "currency",
+    "prompt_price_per_1k",
+    "completion_price_per_1k",
+    "spend_per_month",
 )
 DEFAULT_GRACE_SECONDS = 3600
 MAX_GRACE_SECONDS = 7 * 86400
 
 
 def create_plan(*, name, description="", **limits):
+    if limits.get("spend_per_month") is not None and not (
+        limits.get("prompt_price_per_1k") or limits.get("completion_price_per_1k")
+    ):
+        raise Invalid(
+            ApplicationErrorCode.SPEND_WITHOUT_PRICE,
+            "spendPerMonth: a spend limit needs a price per 1,000 prompt or completion tokens.",
+            fields={"spendPerMonth": ["Set promptPricePer1k or completionPricePer1k too."]},
+        )
     try:
         with transaction.atomic():
             plan = Plan.objects.create(name=name, description=description, **limits)
@@ -143,7 +159,9 @@ def delete_application(application):
 def audited_plan(plan):
     """A plan's limits as the audit trail shows them."""
     fields = ("description", *LIMIT_FIELDS)
-    return {field: getattr(plan, field) for field in fields}
+    values = {field: getattr(plan, field) for field in fields}
+    # Prices are Decimals: the trail stores them as the API writes them.
+    return {k: str(v) if isinstance(v, Decimal) else v for k, v in values.items()}
 
 
 def audited_application(application):

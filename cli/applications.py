@@ -5,23 +5,40 @@ from cli.client import q
 from cli.options import TENANT, add_command, add_group, given
 from cli.output import listing, table
 
+# (option, API field, type) of each limit and price `plans create` sets.
+PLAN_OPTIONS = (
+    ("--requests-per-minute", "requestsPerMinute", int),
+    ("--requests-per-day", "requestsPerDay", int),
+    ("--concurrent-requests", "concurrentRequests", int),
+    ("--tokens-per-minute", "tokensPerMinute", int),
+    ("--tokens-per-day", "tokensPerDay", int),
+    ("--tokens-per-month", "tokensPerMonth", int),
+    ("--max-tokens-per-call", "maxTokensPerCall", int),
+    ("--currency", "currency", str),
+    ("--prompt-price-per-1k", "promptPricePer1k", str),
+    ("--completion-price-per-1k", "completionPricePer1k", str),
+    ("--spend-per-month", "spendPerMonth", str),
+)
+
 
 def list_plans(client, args):
-    limits = ["requestsPerMinute", "requestsPerDay", "concurrentRequests", "tokensPerMinute"]
+    limits = [
+        "requestsPerMinute",
+        "requestsPerDay",
+        "concurrentRequests",
+        "tokensPerMinute",
+        "tokensPerDay",
+        "tokensPerMonth",
+        "spendPerMonth",
+    ]
     return listing(client, args, "/plans", "plans", ["name", *limits])
 
 
 def create_plan(client, args):
-    body = {
-        "name": args.name,
-        "description": args.description,
-        **given(
-            requestsPerMinute=args.requests_per_minute,
-            requestsPerDay=args.requests_per_day,
-            concurrentRequests=args.concurrent_requests,
-            tokensPerMinute=args.tokens_per_minute,
-        ),
+    values = {
+        field: getattr(args, option[2:].replace("-", "_")) for option, field, _ in PLAN_OPTIONS
     }
+    body = {"name": args.name, "description": args.description, **given(**values)}
     client.call("POST", "/plans", json=body)
     return f"Plan {args.name} created."
 
@@ -81,10 +98,7 @@ def register(commands):
         "create a plan",
         (("name",), {}),
         (("--description",), {"default": ""}),
-        (("--requests-per-minute",), {"type": int}),
-        (("--requests-per-day",), {"type": int}),
-        (("--concurrent-requests",), {"type": int}),
-        (("--tokens-per-minute",), {"type": int}),
+        *(((option,), {"type": kind}) for option, _, kind in PLAN_OPTIONS),
     )
 
     application_commands = add_group(

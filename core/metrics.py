@@ -47,7 +47,8 @@ GATEWAY_LIMITER = Counter(
 )
 GATEWAY_TOKENS = Counter(
     "modelport_gateway_tokens",
-    "Tokens the models' answers reported (usage.total_tokens), by kind.",
+    "Tokens of the models' answers, by kind (prompt, completion): as the answer's usage reports "
+    "them, or counted by the gateway for a stream that reports none.",
     [*CALL, "kind"],
 )
 GATEWAY_BACKEND_ERRORS = Counter(

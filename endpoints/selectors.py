@@ -74,6 +74,16 @@ def gateway_target(tenant_name, endpoint_name):
         return EndpointTarget(endpoint.tenant.namespace, endpoint.name, endpoint.replicas)
 
 
+def callable_endpoints(tenant_names):
+    """(tenant, endpoint, created_at) of the tenants' endpoints the gateway forwards to (those
+    being deleted aside), by tenant and name."""
+    return list(
+        Endpoint.objects.filter(tenant__name__in=tenant_names, deletion_requested_at__isnull=True)
+        .order_by("tenant__name", "name")
+        .values_list("tenant__name", "name", "created_at")
+    )
+
+
 # How long a page waits for a model server to describe its model.
 METADATA_SECONDS = 2
 

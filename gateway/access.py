@@ -17,7 +17,7 @@ from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
 
 from applications.models import API_KEY_PREFIX, ApiKey
 from core import audit
-from endpoints.selectors import gateway_target
+from endpoints.selectors import callable_endpoints, gateway_target
 from gateway.limits import plan_limits
 from gateway.proxy import MEMBER, GatewayError, Grant
 from gateway.usage import store_drained
@@ -131,8 +131,7 @@ def _tenant_not_found(tenant):
     return GatewayError(404, "tenant_not_found", f"There is no tenant called {tenant!r}.")
 
 
-def authorize_application(raw_key, tenant):
-    """The grant of a usable API key whose application belongs to `tenant`."""
+def _usable_key(raw_key):
     key = (
         ApiKey.objects.usable()
         .select_related("application__plan", "application__tenant")
@@ -146,6 +145,12 @@ def authorize_application(raw_key, tenant):
             "This API key is unknown, revoked or expired; a tenant admin can rotate the "
             "application's key.",
         )
+    return key
+
+
+def authorize_application(raw_key, tenant):
+    """The grant of a usable API key whose application belongs to `tenant`."""
+    key = _usable_key(raw_key)
     application = key.application
     if application.tenant.name != tenant:
         raise _tenant_not_found(tenant)
@@ -188,6 +193,33 @@ def authorize(headers, tenant):
     if raw and raw.startswith(API_KEY_PREFIX):
         return authorize_application(raw, tenant)
     return authorize_member(headers, tenant)
+
+
+def _caller_tenants(headers):
+    raw = parse_authorization(_header(headers, b"authorization"))
+    if raw and raw.startswith(API_KEY_PREFIX):
+        return [_usable_key(raw).application.tenant.name]
+    return sorted(tenants_for(caller(headers)).values_list("name", flat=True))
+
+
+@_closing_connections
+def caller_tenants(headers):
+    """Names of the tenants the caller belongs to: an application key's one tenant, or a
+    member's tenants."""
+    return _caller_tenants(headers)
+
+
+@_closing_connections
+def catalogue(headers):
+    """(tenant, endpoint, created as a Unix time) of every endpoint the caller may call: the
+    endpoints each tenant's grant allows, so the list and the gateway's checks never differ."""
+    tenants = _caller_tenants(headers)
+    grants = {tenant: authorize(headers, tenant) for tenant in tenants}
+    return [
+        (tenant, endpoint, int(created.timestamp()))
+        for tenant, endpoint, created in callable_endpoints(tenants)
+        if grants[tenant].allows(endpoint)
+    ]
 
 
 @_closing_connections

@@ -5,9 +5,10 @@ more through than a plan allows:
 - requests per minute: a sliding window (a sorted set of the last minute's admissions), exact
   for any 60 seconds;
 - requests per day: a fixed window per UTC day;
-- concurrent requests: a counter, released when the response is done;
-- tokens per minute: a fixed window per UTC minute, fed with the tokens each response reports;
-  a call is refused while the minute's tokens are used up.
+- concurrent requests: a counter, released when the response is done.
+
+Tokens (per minute, day and month, and money per month) are budgets, reserved before a call and
+settled after it: gateway.budgets.
 
 A limit of None means no limit. Without Redis (the embedded default has one gateway process)
 `MemoryLimiter` applies the same rules in the process.
@@ -20,11 +21,11 @@ import uuid
 from dataclasses import dataclass
 
 _ACQUIRE = """
-local minute_key, day_key, busy_key, tokens_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local minute_key, day_key, busy_key = KEYS[1], KEYS[2], KEYS[3]
 local now_ms = tonumber(ARGV[1])
 local per_minute, per_day = tonumber(ARGV[2]), tonumber(ARGV[3])
-local concurrent, tokens = tonumber(ARGV[4]), tonumber(ARGV[5])
-local member, day_left_s = ARGV[6], tonumber(ARGV[7])
+local concurrent = tonumber(ARGV[4])
+local member, day_left_s = ARGV[5], tonumber(ARGV[6])
 
 redis.call('ZREMRANGEBYSCORE', minute_key, '-inf', now_ms - 60000)
 local in_minute = redis.call('ZCARD', minute_key)
@@ -36,10 +37,6 @@ end
 local in_day = tonumber(redis.call('GET', day_key) or '0')
 if per_day >= 0 and in_day >= per_day then
   return {0, 'requestsPerDay', day_left_s * 1000, in_minute}
-end
-local used_tokens = tonumber(redis.call('GET', tokens_key) or '0')
-if tokens >= 0 and used_tokens >= tokens then
-  return {0, 'tokensPerMinute', 60000 - (now_ms % 60000), in_minute}
 end
 local busy = tonumber(redis.call('GET', busy_key) or '0')
 if concurrent >= 0 and busy >= concurrent then
@@ -62,12 +59,50 @@ return 1
 """
 
 
+# Money is counted in billionths of the plan's currency: a price per 1,000 tokens with six
+# decimals is a whole number of them per token.
+NANO = 10**9
+# The completion tokens a language-model call is held to when it names no max_tokens and its
+# plan sets no cap.
+DEFAULT_MAX_TOKENS = 1024
+
+
 @dataclass(frozen=True)
 class Limits:
     requests_per_minute: int | None = None
     requests_per_day: int | None = None
     concurrent_requests: int | None = None
     tokens_per_minute: int | None = None
+    tokens_per_day: int | None = None
+    tokens_per_month: int | None = None
+    spend_per_month: int | None = None  # in NANO units of the currency
+    prompt_price: int = 0  # NANO units per prompt token
+    completion_price: int = 0  # NANO units per completion token
+    max_tokens: int | None = None  # the most completion tokens one call may ask for
+
+    def completion_tokens(self, asked):
+        """The completion tokens a call may have: what it `asked` for (None: it did not say),
+        within the plan's cap."""
+        if asked is None:
+            return self.max_tokens or DEFAULT_MAX_TOKENS
+        return min(asked, self.max_tokens) if self.max_tokens else asked
+
+    @property
+    def has_budgets(self):
+        """Whether calls under these limits reserve tokens (gateway.budgets)."""
+        return any(
+            limit is not None
+            for limit in (
+                self.tokens_per_minute,
+                self.tokens_per_day,
+                self.tokens_per_month,
+                self.spend_per_month,
+            )
+        )
+
+
+def _nano_per_token(price_per_1k):
+    return 0 if price_per_1k is None else int(price_per_1k * NANO // 1000)
 
 
 def plan_limits(plan):
@@ -76,6 +111,12 @@ def plan_limits(plan):
         requests_per_day=plan.requests_per_day,
         concurrent_requests=plan.concurrent_requests,
         tokens_per_minute=plan.tokens_per_minute,
+        tokens_per_day=plan.tokens_per_day,
+        tokens_per_month=plan.tokens_per_month,
+        spend_per_month=None if plan.spend_per_month is None else int(plan.spend_per_month * NANO),
+        prompt_price=_nano_per_token(plan.prompt_price_per_1k),
+        completion_price=_nano_per_token(plan.completion_price_per_1k),
+        max_tokens=plan.max_tokens_per_call,
     )
 
 
@@ -124,9 +165,9 @@ class RedisLimiter:
         self.release_script = redis.register_script(_RELEASE)
 
     def _keys(self, subject, now):
-        minute, day, _ = _windows(now)
+        _, day, _ = _windows(now)
         base = f"{self.prefix}:{subject}"
-        return [f"{base}:m", f"{base}:d:{day}", f"{base}:busy", f"{base}:t:{minute}"]
+        return [f"{base}:m", f"{base}:d:{day}", f"{base}:busy"]
 
     async def acquire(self, subject, limits, now=None):
         now = time.time() if now is None else now
@@ -138,7 +179,6 @@ class RedisLimiter:
                 _arg(limits.requests_per_minute),
                 _arg(limits.requests_per_day),
                 _arg(limits.concurrent_requests),
-                _arg(limits.tokens_per_minute),
                 uuid.uuid4().hex,
                 day_left,
             ],
@@ -150,16 +190,6 @@ class RedisLimiter:
         if limits.concurrent_requests is not None:
             await self.release_script(keys=[f"{self.prefix}:{subject}:busy"])
 
-    async def add_tokens(self, subject, tokens, now=None):
-        if tokens <= 0:
-            return
-        now = time.time() if now is None else now
-        key = self._keys(subject, now)[3]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.incrby(key, tokens)
-            pipe.expire(key, 120)
-            await pipe.execute()
-
 
 class MemoryLimiter:
     """The same rules inside one process, for the embedded default (no Redis)."""
@@ -168,12 +198,11 @@ class MemoryLimiter:
         self.admissions = {}  # subject -> list of admission times in the last minute
         self.days = {}  # (subject, day) -> count
         self.busy = {}
-        self.tokens = {}  # (subject, minute) -> tokens
         self.lock = asyncio.Lock()
 
     async def acquire(self, subject, limits, now=None):
         now = time.time() if now is None else now
-        minute, day, day_left = _windows(now)
+        _, day, day_left = _windows(now)
         async with self.lock:
             recent = [t for t in self.admissions.get(subject, []) if t > now - 60]
             self.admissions[subject] = recent
@@ -185,11 +214,6 @@ class MemoryLimiter:
                 and self.days.get((subject, day), 0) >= limits.requests_per_day
             ):
                 return Decision(False, "requestsPerDay", day_left, len(recent))
-            if (
-                limits.tokens_per_minute is not None
-                and self.tokens.get((subject, minute), 0) >= limits.tokens_per_minute
-            ):
-                return Decision(False, "tokensPerMinute", max(1, 60 - int(now % 60)), len(recent))
             if (
                 limits.concurrent_requests is not None
                 and self.busy.get(subject, 0) >= limits.concurrent_requests
@@ -205,9 +229,3 @@ class MemoryLimiter:
         if limits.concurrent_requests is not None:
             async with self.lock:
                 self.busy[subject] = max(0, self.busy.get(subject, 0) - 1)
-
-    async def add_tokens(self, subject, tokens, now=None):
-        now = time.time() if now is None else now
-        minute = int(now // 60)
-        async with self.lock:
-            self.tokens[(subject, minute)] = self.tokens.get((subject, minute), 0) + tokens

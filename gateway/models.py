@@ -17,6 +17,9 @@ class UsageMinute(models.Model):
     # Request counts per latency bucket: gateway.usage.BUCKETS_MS, then one for slower calls.
     latency_buckets = models.JSONField(default=list)
     tokens = models.BigIntegerField(default=0)
+    # Their parts, as the answers' usage reports them (the gateway counts a stream that does not).
+    prompt_tokens = models.BigIntegerField(default=0)
+    completion_tokens = models.BigIntegerField(default=0)
 
     class Meta:
         # Made by the portal app before the models moved here (migration 0001 adopts it).

@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 import aiohttp
 import redis.asyncio
@@ -30,9 +31,10 @@ from django.db import DatabaseError
 from redis.exceptions import RedisError
 
 from core import metrics
+from gateway.budgets import MemoryBudget, RedisBudget, rate_limit_headers, too_large_for
 from gateway.headers import answered_response_headers, forwarded_request_headers
 from gateway.limits import Limits, MemoryLimiter, RedisLimiter
-from gateway.tokens import TokenScan, readable_accept_encoding
+from gateway.tokens import TokenScan, Usage, readable_accept_encoding
 from gateway.usage import MemoryUsage, RedisUsage
 
 logger = logging.getLogger(__name__)
@@ -67,8 +69,62 @@ class Grant:
     endpoints: frozenset | None = None
     limits: Limits | None = None
 
+    def allows(self, endpoint):
+        """Whether the caller may call `endpoint` of the tenant: what the gateway enforces and
+        what /v1/models lists."""
+        return self.endpoints is None or endpoint in self.endpoints
+
+    def refusal(self, endpoint):
+        return GatewayError(
+            403,
+            "endpoint_not_subscribed",
+            f"Application {self.application!r} does not subscribe to endpoint {endpoint!r}; a "
+            "tenant admin can add it to the application.",
+        )
+
 
 MEMBER = Grant()
+
+
+class V2Surface:
+    """/gateway/: requests and answers pass as they are (tokens read from a copy of the answer);
+    errors are the portal's envelope. A call reserves no tokens: it is counted by what its
+    answer reports."""
+
+    @staticmethod
+    def error_body(error):
+        return json.dumps(
+            {
+                "status": "ERROR",
+                "error": {"code": error.code, "message": error.message, "fields": {}},
+            }
+        ).encode()
+
+    @staticmethod
+    def tokens_wanted(limits):
+        return 0, 0
+
+    @staticmethod
+    def request(scope, receive, limits, reservation):
+        return scope, receive
+
+    @staticmethod
+    def scan(headers, reservation):
+        return TokenScan(headers)
+
+
+V2 = V2Surface()
+
+
+# The OpenAI API's model calls. Through /gateway/ their tokens could not be reserved (gateway.openai
+# does that for /v1/), so an application with token budgets may not make them there.
+LANGUAGE_MODEL_CALLS = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings")
+
+
+def _language_model_call(path):
+    """Whether `path` (as the caller encoded it) reaches a model call on a server that decodes
+    percent-escapes and ignores a trailing slash, as the OpenAI-compatible servers do."""
+    return unquote(path.split("?", 1)[0]).rstrip("/") in LANGUAGE_MODEL_CALLS
 
 
 class TtlCache:
@@ -123,8 +179,14 @@ class Gateway:
         self.round_robin = {}
         self.session = None
         self.limiter = None
+        self.budget = None
         self.usage = None
         self.usage_flusher = None
+        # Other surfaces served by this gateway, by path prefix (the OpenAI-compatible /v1/).
+        self.mounts = {}
+
+    def mount(self, prefix, app):
+        self.mounts[prefix] = app
 
     @property
     def max_body(self):
@@ -137,6 +199,7 @@ class Gateway:
             cache.inflight.clear()
         self.session = None
         self.limiter = None
+        self.budget = None
         if MemoryUsage.current is self.usage:
             MemoryUsage.current = None
         self.usage = None
@@ -149,10 +212,15 @@ class Gateway:
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http" and scope["path"].startswith(self.prefix):
             await self.handle(scope, receive, send)
+        elif scope["type"] == "http" and (mounted := self._mounted(scope["path"])):
+            await mounted(scope, receive, send)
         elif scope["type"] == "lifespan":
             await self.lifespan(receive, send)
         else:
             await self.app(scope, receive, send)
+
+    def _mounted(self, path):
+        return next((app for prefix, app in self.mounts.items() if path.startswith(prefix)), None)
 
     async def lifespan(self, receive, send):
         """Django speaks no lifespan protocol; the gateway uses it to close its pooled
@@ -182,14 +250,17 @@ class Gateway:
         return self.session
 
     def _counters(self):
-        """The limiter and the usage counters, created inside the running loop, once: in Redis
-        when REDIS_URL is set (shared by every gateway process), else in this process."""
+        """The limiter, the token budgets and the usage counters, created inside the running
+        loop, once: in Redis when REDIS_URL is set (shared by every gateway process), else in
+        this process."""
         if self.limiter is None:
             if settings.REDIS_URL:
                 client = redis.asyncio.Redis.from_url(settings.REDIS_URL)
-                self.limiter, self.usage = RedisLimiter(client), RedisUsage(client)
+                self.limiter, self.budget = RedisLimiter(client), RedisBudget(client)
+                self.usage = RedisUsage(client)
             else:
-                self.limiter, self.usage = MemoryLimiter(), MemoryUsage()
+                self.limiter, self.budget = MemoryLimiter(), MemoryBudget()
+                self.usage = MemoryUsage()
                 self.usage_flusher = asyncio.get_running_loop().create_task(
                     self._flush_memory_usage(self.usage)
                 )
@@ -233,12 +304,15 @@ class Gateway:
             grant = await self.auth_cache.get(
                 (credential, tenant), lambda: self.authorize(headers, tenant)
             )
-            if grant.endpoints is not None and endpoint not in grant.endpoints:
+            if not grant.allows(endpoint):
+                raise grant.refusal(endpoint)
+            if grant.limits is not None and grant.limits.has_budgets and _language_model_call(path):
                 raise GatewayError(
-                    403,
-                    "endpoint_not_subscribed",
-                    f"Application {grant.application!r} does not subscribe to endpoint "
-                    f"{endpoint!r}; a tenant admin can add it to the application.",
+                    400,
+                    "use_openai_api",
+                    "An application with token budgets calls language models through /v1/ "
+                    f"(model {tenant}/{endpoint}), where "
+                    "its tokens are reserved.",
                 )
             urls = await self.backend_cache.get(
                 (tenant, endpoint), lambda: self.backends(tenant, endpoint)
@@ -248,20 +322,31 @@ class Gateway:
             return
         await self._call(scope, receive, send, (tenant, endpoint, path), grant, urls)
 
-    async def _call(self, scope, receive, send, target, grant, urls):
+    async def _call(self, scope, receive, send, target, grant, urls, surface=V2):
         """A call to a known endpoint by an authorized caller: within the plan's limits, and
-        counted for usage however it ends."""
+        counted for usage however it ends. `surface` shapes errors and reads the answer."""
         tenant, endpoint, path = target
         limiter, usage = self._counters()
         started = time.monotonic()
         # 499: the caller went away first. `forwarded`: when the call left for the model server.
-        outcome = {"status": 499, "tokens": 0, "forwarded": None}
+        outcome = {"status": 499, "usage": Usage(), "forwarded": None, "reservation": None}
         acquired = False
         try:
             rate_headers = []
             if grant.limits is not None:
                 try:
                     decision = await limiter.acquire(grant.subject, grant.limits)
+                    metrics.GATEWAY_LIMITER.labels(decision.reason).inc()
+                    if not decision.allowed:
+                        raise GatewayError(
+                            429,
+                            "rate_limited",
+                            f"The application's plan allows no more calls right now "
+                            f"({decision.limit}); retry in {decision.retry_after} s.",
+                            rate_limit_headers(grant.limits, decision),
+                        )
+                    acquired = True
+                    reservation = await self._reserve(grant, surface, decision)
                 except RedisError:
                     metrics.GATEWAY_LIMITER.labels("unavailable").inc()
                     logger.exception("gateway: the limiter is unavailable")
@@ -270,17 +355,9 @@ class Gateway:
                         "limits_unavailable",
                         "The gateway cannot check the application's plan right now; try again.",
                     ) from None
-                rate_headers = decision.headers(grant.limits)
-                metrics.GATEWAY_LIMITER.labels(decision.reason).inc()
-                if not decision.allowed:
-                    raise GatewayError(
-                        429,
-                        "rate_limited",
-                        f"The application's plan allows no more calls right now "
-                        f"({decision.limit}); retry in {decision.retry_after} s.",
-                        rate_headers,
-                    )
-                acquired = True
+                outcome["reservation"] = reservation
+                rate_headers = rate_limit_headers(grant.limits, decision, reservation)
+            scope, receive = surface.request(scope, receive, grant.limits, outcome["reservation"])
             if not urls:
                 raise GatewayError(
                     503,
@@ -300,23 +377,54 @@ class Gateway:
             if scope.get("query_string"):
                 url += "?" + scope["query_string"].decode("latin-1")
             outcome["forwarded"] = time.monotonic()
-            await self._forward(scope, receive, send, target, url, rate_headers, outcome)
+            await self._forward(scope, receive, send, target, url, rate_headers, outcome, surface)
         except GatewayError as error:
             outcome["status"] = error.status
-            await self._error(send, error)
+            await self._error(send, error, surface)
         finally:
             # Shielded: a caller who hangs up must not leave a concurrency slot taken.
             await asyncio.shield(
                 self._finish(grant, target, outcome, started, acquired, limiter, usage)
             )
 
+    async def _reserve(self, grant, surface, decision):
+        """The call's tokens held in its plan's budgets (gateway.budgets), or a 400 (it could
+        never fit) or a 429 (not now). None when the plan has no budgets."""
+        limits = grant.limits
+        if not limits.has_budgets:
+            return None
+        prompt, wanted = surface.tokens_wanted(limits)
+        blocked = too_large_for(limits, prompt, time.time())
+        if blocked is not None:
+            raise GatewayError(
+                400,
+                "exceeds_plan",
+                f"This call needs at least {blocked.amount(prompt, 1)} {blocked.unit} of its "
+                f"plan's {blocked.describe()} budget of {blocked.limit}: shorten the prompt, or "
+                "ask a tenant admin for a larger plan.",
+            )
+        reservation = await self.budget.reserve(grant.subject, limits, prompt, wanted)
+        metrics.GATEWAY_LIMITER.labels(
+            "allowed" if reservation.allowed else reservation.refused_by.policy
+        ).inc()
+        if not reservation.allowed:
+            window = reservation.refused_by
+            raise GatewayError(
+                429,
+                "token_budget_exhausted",
+                f"The application's {window.describe()} budget is used up; it starts over in "
+                f"{reservation.retry_after} s.",
+                rate_limit_headers(limits, decision, reservation),
+            )
+        return reservation
+
     async def _finish(self, grant, target, outcome, started, acquired, limiter, usage):
         tenant, endpoint, _ = target
         try:
             if acquired:
                 await limiter.release(grant.subject, grant.limits)
-            if outcome["tokens"] and grant.limits is not None:
-                await limiter.add_tokens(grant.subject, outcome["tokens"])
+            if outcome["reservation"] is not None:
+                await self.budget.settle(outcome["reservation"], outcome["usage"])
             seconds = time.monotonic() - started
             _count(grant, target, outcome, started, seconds)
             latency_ms = seconds * 1000
@@ -326,7 +434,7 @@ class Gateway:
                 endpoint,
                 outcome["status"],
                 latency_ms,
-                outcome["tokens"],
+                outcome["usage"],
             )
         except RedisError:  # counting must never turn an answered call into an error
             logger.exception("gateway: could not release or count a call to %s/%s", *target[:2])
@@ -350,7 +458,7 @@ class Gateway:
     def _too_large(self):
         return f"The request body is larger than the gateway's limit of {self.max_body} bytes."
 
-    async def _forward(self, scope, receive, send, target, url, extra_headers, outcome):
+    async def _forward(self, scope, receive, send, target, url, extra_headers, outcome, surface):
         headers, skip_defaults = forwarded_request_headers(scope)
         headers = [
             (name, readable_accept_encoding(value) if name.lower() == "accept-encoding" else value)
@@ -399,13 +507,24 @@ class Gateway:
                 )
                 started = True
                 outcome["status"] = response.status
-                tokens = TokenScan(response.headers)
+                scan = surface.scan(response.headers, outcome["reservation"])
                 with metrics.GATEWAY_OPEN_STREAMS.labels(*target[:2]).track_inprogress():
                     async for chunk in response.content.iter_chunked(65536):
-                        tokens.feed(chunk)
-                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-                outcome["tokens"] = tokens.total
+                        passed = scan.feed(chunk)
+                        if passed:
+                            await send(
+                                {"type": "http.response.body", "body": passed, "more_body": True}
+                            )
+                        if scan.cut:
+                            # Over budget: the rest of the answer is not read (closing the
+                            # connection stops the model server's work).
+                            metrics.GATEWAY_LIMITER.labels("streamCutOff").inc()
+                            response.close()
+                            break
+                await send(
+                    {"type": "http.response.body", "body": scan.finish(), "more_body": False}
+                )
+                outcome["usage"] = scan.usage
         except GatewayError:
             raise
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -425,13 +544,8 @@ class Gateway:
                 502, "backend_error", "The model server did not answer properly; try again."
             ) from None
 
-    async def _error(self, send, error):
-        body = json.dumps(
-            {
-                "status": "ERROR",
-                "error": {"code": error.code, "message": error.message, "fields": {}},
-            }
-        ).encode()
+    async def _error(self, send, error, surface=V2):
+        body = surface.error_body(error)
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
@@ -462,12 +576,14 @@ def _count(grant, target, outcome, started, seconds):
             "application": grant.application,
             "status": outcome["status"],
             "duration_ms": round(seconds * 1000, 3),
-            "tokens": outcome["tokens"],
+            "tokens": outcome["usage"].total,
         },
     )
     if outcome["forwarded"] is not None:
         metrics.GATEWAY_OVERHEAD_SECONDS.labels(tenant, endpoint).observe(
             outcome["forwarded"] - started
         )
-    if outcome["tokens"]:
-        metrics.GATEWAY_TOKENS.labels(*call, "total").inc(outcome["tokens"])
+    usage = outcome["usage"]
+    for kind, tokens in (("prompt", usage.prompt), ("completion", usage.completion)):
+        if tokens:
+            metrics.GATEWAY_TOKENS.labels(*call, kind).inc(tokens)

@@ -1,5 +1,5 @@
 """Usage of the gateway: per application, endpoint and minute, requests, errors by status class,
-latency (sum and histogram) and tokens.
+latency (sum and histogram) and tokens (prompt, completion and their total).
 
 The gateway only increments counters: one Redis pipeline of HINCRBYs per call (or a dict in the
 process for the embedded default, which has no Redis). A periodic task copies finished minutes
@@ -29,13 +29,25 @@ from core.api.params import instant
 from core.errors import CoreErrorCode, Invalid
 from gateway.errors import GatewayErrorCode
 from gateway.models import UsageMinute
+from gateway.tokens import Usage
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
 
 BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500)  # then one bucket for slower calls
-METRICS = ("requests", "errors_4xx", "errors_5xx", "latency_ms_sum", "tokens")
+METRICS = (
+    "requests",
+    "errors_4xx",
+    "errors_5xx",
+    "latency_ms_sum",
+    "tokens",
+    "prompt_tokens",
+    "completion_tokens",
+)
+# What the usage API sums per period, besides latency.
+SUMS = ("requests", "errors", "tokens", "prompt_tokens", "completion_tokens")
 PREFIX = "modelport:usage"
+NONE = Usage()
 
 
 def _series(tenant, application, endpoint):
@@ -43,8 +55,8 @@ def _series(tenant, application, endpoint):
     return f"{tenant}/{application}/{endpoint}"
 
 
-def observation(status, latency_ms, tokens):
-    """{counter: increment} for one call."""
+def observation(status, latency_ms, usage):
+    """{counter: increment} for one call; `usage` is its Usage (gateway.tokens)."""
     latency_ms = max(0, int(latency_ms))
     bucket = next((i for i, bound in enumerate(BUCKETS_MS) if latency_ms <= bound), len(BUCKETS_MS))
     counts = {"requests": 1, "latency_ms_sum": latency_ms, f"b{bucket}": 1}
@@ -52,8 +64,13 @@ def observation(status, latency_ms, tokens):
         counts["errors_4xx"] = 1
     elif status >= 500:
         counts["errors_5xx"] = 1
-    if tokens:
-        counts["tokens"] = int(tokens)
+    for counter, tokens in (
+        ("tokens", usage.total),
+        ("prompt_tokens", usage.prompt),
+        ("completion_tokens", usage.completion),
+    ):
+        if tokens:
+            counts[counter] = int(tokens)
     return counts
 
 
@@ -64,12 +81,12 @@ class RedisUsage:
         self.redis = redis  # a redis.asyncio.Redis
         self.prefix = prefix
 
-    async def record(self, tenant, application, endpoint, status, latency_ms, tokens=0, now=None):
+    async def record(self, tenant, application, endpoint, status, latency_ms, usage=NONE, now=None):
         minute = int((time.time() if now is None else now) // 60)
         key = f"{self.prefix}:{minute}"
         series = _series(tenant, application, endpoint)
         async with self.redis.pipeline(transaction=False) as pipe:
-            for counter, value in observation(status, latency_ms, tokens).items():
+            for counter, value in observation(status, latency_ms, usage).items():
                 pipe.hincrby(key, f"{series}|{counter}", value)
             pipe.expire(key, 7 * 86400)  # a flusher that never runs must not fill Redis
             pipe.sadd(f"{self.prefix}:minutes", minute)
@@ -86,11 +103,11 @@ class MemoryUsage:
         self.minutes = defaultdict(Counter)  # minute -> Counter of "<series>|<counter>"
         MemoryUsage.current = self
 
-    async def record(self, tenant, application, endpoint, status, latency_ms, tokens=0, now=None):
+    async def record(self, tenant, application, endpoint, status, latency_ms, usage=NONE, now=None):
         minute = int((time.time() if now is None else now) // 60)
         series = _series(tenant, application, endpoint)
         counts = self.minutes[minute]
-        for counter, value in observation(status, latency_ms, tokens).items():
+        for counter, value in observation(status, latency_ms, usage).items():
             counts[f"{series}|{counter}"] += value
 
     def drain(self, before):
@@ -212,15 +229,18 @@ def _periods(rows, step):
     periods = {}
     for row in rows:
         start = int(row.minute.timestamp()) // step * step
-        period = periods.setdefault(
-            start, {"requests": 0, "errors": 0, "tokens": 0, "buckets": [0] * (len(BUCKETS_MS) + 1)}
-        )
+        period = periods.setdefault(start, _empty_period())
         period["requests"] += row.requests
         period["errors"] += row.errors_4xx + row.errors_5xx
-        period["tokens"] += row.tokens
+        for name in ("tokens", "prompt_tokens", "completion_tokens"):
+            period[name] += getattr(row, name)
         for index, count in enumerate(row.latency_buckets):
             period["buckets"][index] += count
     return periods
+
+
+def _empty_period():
+    return {**dict.fromkeys(SUMS, 0), "buckets": [0] * (len(BUCKETS_MS) + 1)}
 
 
 def _summary(period):
@@ -230,6 +250,8 @@ def _summary(period):
         "p50_ms": percentile_ms(period["buckets"], 0.50),
         "p99_ms": percentile_ms(period["buckets"], 0.99),
         "tokens": period["tokens"],
+        "prompt_tokens": period["prompt_tokens"],
+        "completion_tokens": period["completion_tokens"],
     }
 
 
@@ -245,9 +267,9 @@ def _series_of(periods):
 
 def _totals_of(periods):
     """One summary of every period; its percentiles come from the summed histograms."""
-    total = {"requests": 0, "errors": 0, "tokens": 0, "buckets": [0] * (len(BUCKETS_MS) + 1)}
+    total = _empty_period()
     for period in periods.values():
-        for name in ("requests", "errors", "tokens"):
+        for name in SUMS:
             total[name] += period[name]
         total["buckets"] = [a + b for a, b in zip(total["buckets"], period["buckets"], strict=True)]
     return _summary(total)
@@ -268,7 +290,7 @@ class UsageReport:
     since: datetime
     until: datetime
     series: list  # periods with calls, oldest first
-    totals: dict  # requests, errors, p50_ms, p99_ms and tokens of the whole range
+    totals: dict  # requests, errors, p50_ms, p99_ms and tokens (all, prompt, completion)
 
 
 def query_usage(tenant, params):

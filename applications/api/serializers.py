@@ -1,6 +1,7 @@
 """Request bodies and response items of plans, applications and usage."""
 
 import re
+from decimal import Decimal
 
 from django.core.validators import RegexValidator
 from rest_framework import serializers
@@ -22,6 +23,18 @@ def _limit(help_text):
     )
 
 
+def _price(help_text):
+    return serializers.DecimalField(
+        max_digits=12,
+        decimal_places=6,
+        min_value=Decimal(0),
+        allow_null=True,
+        required=False,
+        default=None,
+        help_text=help_text,
+    )
+
+
 PLAN_NAME_RULE = (
     "A plan name is 1 to 50 lowercase letters, digits and hyphens, starting and ending with a "
     "letter or digit."
@@ -37,18 +50,57 @@ class PlanSerializer(serializers.Serializer):
     requestsPerMinute = _limit("Calls in any 60 seconds; null: unlimited.")
     requestsPerDay = _limit("Calls per UTC day; null: unlimited.")
     concurrentRequests = _limit("Calls in progress at once; null: unlimited.")
-    tokensPerMinute = _limit("Tokens (usage.total_tokens) per UTC minute; null: unlimited.")
+    tokensPerMinute = _limit("Prompt and completion tokens per UTC minute; null: unlimited.")
+    tokensPerDay = _limit("Prompt and completion tokens per UTC day; null: unlimited.")
+    tokensPerMonth = _limit("Prompt and completion tokens per calendar month; null: unlimited.")
+    maxTokensPerCall = _limit(
+        "The most completion tokens one language-model call may ask for, and what a call that "
+        "names none gets; null: what it asks, 1,024 when it does not say."
+    )
+    currency = serializers.RegexField(
+        r"^[A-Z]{3}$", required=False, default="USD", help_text="ISO 4217 code of the prices."
+    )
+    promptPricePer1k = _price("Price of 1,000 prompt tokens; null: free.")
+    completionPricePer1k = _price("Price of 1,000 completion tokens; null: free.")
+    spendPerMonth = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        allow_null=True,
+        required=False,
+        default=None,
+        help_text="Money an application may spend per calendar month (needs a price); null: "
+        "unlimited.",
+    )
+
+
+# (API name, Plan field) of every limit and price a plan sets.
+PLAN_FIELDS = (
+    ("requestsPerMinute", "requests_per_minute"),
+    ("requestsPerDay", "requests_per_day"),
+    ("concurrentRequests", "concurrent_requests"),
+    ("tokensPerMinute", "tokens_per_minute"),
+    ("tokensPerDay", "tokens_per_day"),
+    ("tokensPerMonth", "tokens_per_month"),
+    ("maxTokensPerCall", "max_tokens_per_call"),
+    ("currency", "currency"),
+    ("promptPricePer1k", "prompt_price_per_1k"),
+    ("completionPricePer1k", "completion_price_per_1k"),
+    ("spendPerMonth", "spend_per_month"),
+)
+
+
+def plan_limits_from(data):
+    """A PlanSerializer's validated data as Plan fields."""
+    return {field: data[name] for name, field in PLAN_FIELDS}
 
 
 def plan_item(plan):
-    return {
-        "name": plan.name,
-        "description": plan.description,
-        "requestsPerMinute": plan.requests_per_minute,
-        "requestsPerDay": plan.requests_per_day,
-        "concurrentRequests": plan.concurrent_requests,
-        "tokensPerMinute": plan.tokens_per_minute,
-    }
+    item = {"name": plan.name, "description": plan.description}
+    for name, field in PLAN_FIELDS:
+        value = getattr(plan, field)
+        item[name] = str(value) if isinstance(value, Decimal) else value
+    return item
 
 
 class ApplicationCreateSerializer(serializers.Serializer):
@@ -115,6 +167,15 @@ class PlanItemSerializer(serializers.Serializer):
     requestsPerDay = serializers.IntegerField(allow_null=True)
     concurrentRequests = serializers.IntegerField(allow_null=True)
     tokensPerMinute = serializers.IntegerField(allow_null=True)
+    tokensPerDay = serializers.IntegerField(allow_null=True)
+    tokensPerMonth = serializers.IntegerField(allow_null=True)
+    maxTokensPerCall = serializers.IntegerField(allow_null=True)
+    currency = serializers.CharField()
+    promptPricePer1k = serializers.DecimalField(max_digits=12, decimal_places=6, allow_null=True)
+    completionPricePer1k = serializers.DecimalField(
+        max_digits=12, decimal_places=6, allow_null=True
+    )
+    spendPerMonth = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
 
 
 class KeyItemSerializer(serializers.Serializer):

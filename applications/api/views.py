@@ -16,6 +16,7 @@ from applications.api.serializers import (
     RotateSerializer,
     application_item,
     plan_item,
+    plan_limits_from,
 )
 from applications.errors import ApplicationErrorCode
 from applications.models import ApiKey, Application, Plan
@@ -51,10 +52,7 @@ class PlansView(ApiView):
         plan = services.create_plan(
             name=data["name"],
             description=data["description"],
-            requests_per_minute=data["requestsPerMinute"],
-            requests_per_day=data["requestsPerDay"],
-            concurrent_requests=data["concurrentRequests"],
-            tokens_per_minute=data["tokensPerMinute"],
+            **plan_limits_from(data),
         )
         return envelope("CREATED", plan_item(plan))
 

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from applications.models import ApiKey, Application, Plan
 from endpoints.models import Endpoint, ServingTemplate
+from gateway.limits import NANO, plan_limits
 from gateway.models import UsageMinute
 from identity.models import hash_token
 from tenants.models import Tenant, TenantBinding
@@ -60,6 +61,13 @@ def test_anyone_signed_in_lists_the_plans(team):
             "requestsPerDay": None,
             "concurrentRequests": None,
             "tokensPerMinute": None,
+            "tokensPerDay": None,
+            "tokensPerMonth": None,
+            "maxTokensPerCall": None,
+            "currency": "USD",
+            "promptPricePer1k": None,
+            "completionPricePer1k": None,
+            "spendPerMonth": None,
         }
     ]
 
@@ -80,6 +88,37 @@ def test_platform_admins_create_plans_with_null_meaning_unlimited(admin_api):
     )
 
 
+def test_a_plan_sets_token_budgets_and_prices(admin_api):
+    body = {
+        "name": "llm",
+        "tokensPerDay": 100000,
+        "tokensPerMonth": 2000000,
+        "maxTokensPerCall": 512,
+        "currency": "EUR",
+        "promptPricePer1k": "0.0005",
+        "completionPricePer1k": "0.0015",
+        "spendPerMonth": "25.00",
+    }
+    response = admin_api.post("/plans", body, format="json")
+    assert response.status_code == 201
+    item = response.json()["data"]
+    assert {k: item[k] for k in body} == {
+        **body,
+        "promptPricePer1k": "0.000500",
+        "completionPricePer1k": "0.001500",
+    }
+    plan = Plan.objects.get(name="llm")
+    assert plan_limits(plan).spend_per_month == 25 * NANO
+    assert plan_limits(plan).completion_price == 1500  # 0.0015 per 1,000 tokens, in NANO
+
+
+def test_a_spend_limit_without_a_price_is_a_400(admin_api):
+    response = admin_api.post("/plans", {"name": "llm", "spendPerMonth": "10"}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "spend_without_price"
+    assert not Plan.objects.filter(name="llm").exists()
+
+
 def test_only_platform_admins_create_plans(team):
     response = team["admin"].post("/plans", {"name": "gold"}, format="json")
     assert response.status_code == 403
@@ -93,6 +132,9 @@ def test_only_platform_admins_create_plans(team):
         ({"name": "gold", "requestsPerDay": "lots"}, "requestsPerDay"),
         ({"name": "Gold Plan"}, "name"),
         ({"name": "gold", "burst": 3}, "burst"),
+        ({"name": "gold", "currency": "euro"}, "currency"),
+        ({"name": "gold", "promptPricePer1k": "-1"}, "promptPricePer1k"),
+        ({"name": "gold", "tokensPerMonth": 0}, "tokensPerMonth"),
     ],
 )
 def test_a_bad_plan_gets_400_naming_the_field(admin_api, body, field):
@@ -285,7 +327,16 @@ def _minute(team, at, application="scorer", endpoint="iris", buckets=None, **cou
 def test_usage_is_summed_per_hour_with_latency_percentiles(team):
     noon = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
     # 100 calls: 50 within 5 ms, 49 within 10-25 ms, 1 slower than 2.5 s.
-    _minute(team, noon, requests=60, errors_4xx=2, tokens=100, buckets=[10, 0, 49] + [0] * 6 + [1])
+    _minute(
+        team,
+        noon,
+        requests=60,
+        errors_4xx=2,
+        tokens=100,
+        prompt_tokens=30,
+        completion_tokens=70,
+        buckets=[10, 0, 49] + [0] * 6 + [1],
+    )
     _minute(team, noon + timedelta(minutes=5), requests=40, errors_5xx=1, buckets=[40] + [0] * 9)
     _minute(team, noon + timedelta(hours=1), endpoint="wine", requests=3, buckets=[0, 3] + [0] * 8)
     response = team["viewer"].get(
@@ -301,6 +352,8 @@ def test_usage_is_summed_per_hour_with_latency_percentiles(team):
             "p50_ms": 5.0,
             "p99_ms": 25.0,
             "tokens": 100,
+            "prompt_tokens": 30,
+            "completion_tokens": 70,
         },
         {
             "time": "2026-03-01T13:00:00Z",
@@ -309,6 +362,8 @@ def test_usage_is_summed_per_hour_with_latency_percentiles(team):
             "p50_ms": 7.5,
             "p99_ms": 9.9,
             "tokens": 0,
+            "prompt_tokens": 0,
+            "completion_tokens": 0,
         },
     ]
     wine = team["viewer"].get(
@@ -326,8 +381,8 @@ def test_usage_as_csv(team):
     )
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert response.content.decode().splitlines() == [
-        "time,requests,errors,p50_ms,p99_ms,tokens",
-        "2026-03-01T12:00:00Z,4,0,2.5,5.0,0",
+        "time,requests,errors,p50_ms,p99_ms,tokens,prompt_tokens,completion_tokens",
+        "2026-03-01T12:00:00Z,4,0,2.5,5.0,0,0,0",
     ]
 
 

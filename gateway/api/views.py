@@ -22,6 +22,8 @@ class UsagePeriodSerializer(serializers.Serializer):
     p50_ms = serializers.FloatField(allow_null=True, help_text="null when there were no calls.")
     p99_ms = serializers.FloatField(allow_null=True)
     tokens = serializers.IntegerField(min_value=0)
+    prompt_tokens = serializers.IntegerField(min_value=0)
+    completion_tokens = serializers.IntegerField(min_value=0)
 
 
 class UsageSerializer(serializers.Serializer):
@@ -53,7 +55,8 @@ class UsageView(TenantScopedView):
         responses={
             (200, "text/csv"): OpenApiResponse(
                 OpenApiTypes.STR,
-                description="format=csv: time,requests,errors,p50_ms,p99_ms,tokens",
+                description="format=csv: time,requests,errors,p50_ms,p99_ms,tokens,"
+                "prompt_tokens,completion_tokens",
             )
         },
     )
@@ -65,7 +68,16 @@ class UsageView(TenantScopedView):
         return envelope("OK", {"series": series})
 
 
-CSV_COLUMNS = ("time", "requests", "errors", "p50_ms", "p99_ms", "tokens")
+CSV_COLUMNS = (
+    "time",
+    "requests",
+    "errors",
+    "p50_ms",
+    "p99_ms",
+    "tokens",
+    "prompt_tokens",
+    "completion_tokens",
+)
 
 
 def _csv(series, filename):

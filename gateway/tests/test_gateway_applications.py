@@ -364,6 +364,6 @@ def test_usage_after_a_flush_equals_the_calls_made(gateway_url, demo):
     exported = demo["api"].get("/tenants/demo/usage?granularity=day&format=csv")
     assert exported["Content-Type"].startswith("text/csv")
     header, *lines = exported.content.decode().splitlines()
-    assert header == "time,requests,errors,p50_ms,p99_ms,tokens"
+    assert header == "time,requests,errors,p50_ms,p99_ms,tokens,prompt_tokens,completion_tokens"
     assert sum(int(line.split(",")[1]) for line in lines) == 10
     assert sum(int(line.split(",")[2]) for line in lines) == 2

@@ -83,21 +83,6 @@ def test_concurrent_requests_are_released_when_done(limiter):
     assert refused.limit == "concurrentRequests"
 
 
-def test_tokens_per_minute_refuse_calls_once_used_up(limiter):
-    limits = Limits(tokens_per_minute=100)
-
-    async def scenario():
-        first = await limiter.acquire("app", limits, now=NOON)
-        await limiter.add_tokens("app", 120, now=NOON + 1)
-        refused = await limiter.acquire("app", limits, now=NOON + 2)
-        next_minute = await limiter.acquire("app", limits, now=NOON + 61)
-        return first, refused, next_minute
-
-    first, refused, next_minute = run(limiter, scenario())
-    assert first.allowed and not refused.allowed and next_minute.allowed
-    assert refused.limit == "tokensPerMinute"
-
-
 def test_subjects_do_not_share_limits(limiter):
     limits = Limits(requests_per_minute=1)
 

@@ -13,6 +13,7 @@ from django.conf import settings
 
 from gateway.models import UsageMinute
 from gateway.tasks import flush_usage
+from gateway.tokens import Usage
 from gateway.usage import (
     MemoryUsage,
     RedisUsage,
@@ -58,13 +59,13 @@ def record_calls(prefix, calls):
 
 
 CALLS = [
-    # tenant, application, endpoint, status, latency ms, tokens, time
-    ("demo", "scorer", "iris", 200, 3, 0, NOON + 1),
-    ("demo", "scorer", "iris", 200, 40, 12, NOON + 2),
-    ("demo", "scorer", "iris", 429, 1, 0, NOON + 3),
-    ("demo", "scorer", "iris", 502, 3000, 0, NOON + 61),
-    ("demo", "", "iris", 200, 8, 0, NOON + 4),
-    ("gone", "x", "y", 200, 1, 0, NOON + 5),
+    # tenant, application, endpoint, status, latency ms, tokens (prompt, completion), time
+    ("demo", "scorer", "iris", 200, 3, Usage(), NOON + 1),
+    ("demo", "scorer", "iris", 200, 40, Usage(5, 7), NOON + 2),
+    ("demo", "scorer", "iris", 429, 1, Usage(), NOON + 3),
+    ("demo", "scorer", "iris", 502, 3000, Usage(), NOON + 61),
+    ("demo", "", "iris", 200, 8, Usage(), NOON + 4),
+    ("gone", "x", "y", 200, 1, Usage(), NOON + 5),
 ]
 
 
@@ -76,6 +77,7 @@ def test_flushed_minutes_hold_what_the_gateway_counted(tenant, prefix):
     first = rows[("scorer", NOON)]
     assert (first.requests, first.errors_4xx, first.errors_5xx) == (3, 1, 0)
     assert (first.latency_ms_sum, first.tokens) == (44, 12)
+    assert (first.prompt_tokens, first.completion_tokens) == (5, 7)
     assert first.latency_buckets == [2, 0, 0, 1, 0, 0, 0, 0, 0, 0]
     second = rows[("scorer", NOON + 60)]
     assert (second.requests, second.errors_5xx, second.latency_buckets[-1]) == (1, 1, 1)
@@ -115,7 +117,7 @@ def test_memory_counters_are_drained_once_and_added_to_what_is_stored(tenant):
     assert usage.drain(before=NOON + 59) == {}
     store_drained(usage.drain(before=NOON + 60))
     assert usage.drain(before=NOON + 60) == {}
-    asyncio.run(usage.record("demo", "scorer", "iris", 200, 3, 0, NOON + 30))  # a late call
+    asyncio.run(usage.record("demo", "scorer", "iris", 200, 3, Usage(), NOON + 30))  # a late call
     store_drained(usage.drain(before=NOON + 60))
     assert (
         UsageMinute.objects.get(application="scorer", minute__lt="2027-01-15T08:01Z").requests == 4
@@ -126,7 +128,7 @@ def test_the_periodic_task_flushes_settled_minutes(tenant, settings):
     settings.MODELPORT_USAGE_SETTLE_SECONDS = 0
     assert settings.CELERY_BEAT_SCHEDULE["flush-usage"]["task"] == "gateway.tasks.flush_usage"
     earlier = time.time() - 120
-    record_calls("modelport:usage", [("demo", "app", "iris", 200, 5, 0, earlier)])
+    record_calls("modelport:usage", [("demo", "app", "iris", 200, 5, Usage(), earlier)])
     flush_usage.delay()
     assert UsageMinute.objects.get(application="app").requests == 1
 
@@ -140,7 +142,7 @@ def test_the_periodic_task_flushes_settled_minutes(tenant, settings):
     ],
 )
 def test_one_call_is_one_request_in_one_bucket(status, latency, expected):
-    assert observation(status, latency, 0) == expected
+    assert observation(status, latency, Usage()) == expected
 
 
 def test_percentiles_come_from_the_buckets():

@@ -26,6 +26,9 @@ def plan_limits(plan):
         (plan.requests_per_day, "requests/day"),
         (plan.concurrent_requests, "at once"),
         (plan.tokens_per_minute, "tokens/min"),
+        (plan.tokens_per_day, "tokens/day"),
+        (plan.tokens_per_month, "tokens/month"),
+        (plan.spend_per_month, f"{plan.currency}/month"),
     ]
     stated = [f"{value:,} {unit}" for value, unit in limits if value is not None]
     return " · ".join(stated) if stated else "no limits"
