@@ -19,6 +19,9 @@ or more YAML documents; each document is one object. The rendering context:
     model.version_policy_kind           latest, all or specific
     model.versions                      the version numbers of a specific policy, else []
     model.version_policy_json           OVMS's spelling, e.g. {"latest": {"num_versions": 1}}
+    model.version                       the newest ready version the policy selects, for servers
+                                        of one version (vLLM, KServe's Hugging Face runtime);
+                                        "" while there is none
     resources                           {"requests": {...}, "limits": {...}} (may be empty)
     labels                              the labels every object of the endpoint carries
     selector_labels                     the labels that select the endpoint's pods
@@ -49,6 +52,7 @@ from django.template import Context, Engine, TemplateSyntaxError
 
 from endpoints.models import endpoint_host
 from endpoints.validation import VersionPolicy, parse_version_policy
+from models_store.selectors import ready_versions
 from tenants.manifests import CA_SECRET, TLS_SECRET
 from workers.backends.labels import (
     ENDPOINT_KINDS,
@@ -86,6 +90,7 @@ def build_context(
     resources,
     replicas,
     subject_name,
+    ready_versions=(),
 ):
     host = endpoint_host(endpoint_name, tenant_name)
     storage = settings.MODELPORT_STORAGE
@@ -111,6 +116,7 @@ def build_context(
             "version_policy_kind": version_policy.kind,
             "versions": list(version_policy.versions),
             "version_policy_json": version_policy.as_json(),
+            "version": str(max(version_policy.select(list(ready_versions)), default="")),
         },
         "resources": resources,
         "labels": endpoint_labels(tenant_name, endpoint_name),
@@ -141,6 +147,7 @@ def context_for(endpoint):
         resources=endpoint.resources,
         replicas=endpoint.replicas,
         subject_name=endpoint.subject_name,
+        ready_versions=ready_versions(endpoint.tenant, endpoint.model_name),
     )
 
 
@@ -155,6 +162,7 @@ def sample_context():
         resources={"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "2"}},
         replicas=2,
         subject_name="client.example.com",
+        ready_versions=[1, 2, 3],
     )
 
 

@@ -21,7 +21,7 @@ spec:
 
 def test_every_shipped_template_is_seeded_and_valid():
     shipped = shipped_templates()
-    assert sorted(shipped) == ["kserve", "mlserver", "ovms", "tf-serving"]
+    assert sorted(shipped) == ["kserve", "kserve-llm", "mlserver", "ovms", "tf-serving", "vllm"]
     for name, files in shipped.items():
         assert ServingTemplate.objects.get(name=name).files() == files
         assert check_template(files)
@@ -42,6 +42,28 @@ def test_a_broken_template_is_refused_with_the_reason(source, problem):
     with pytest.raises(TemplateError) as error:
         check_template({"service.tmpl": source})
     assert problem in str(error.value)
+
+
+def test_language_model_templates_serve_the_newest_selected_version_under_the_endpoints_name():
+    context = sample_context()  # versions 1 to 3 ready, the policy selects 1 and 2
+    context["resources"] = {"limits": {"nvidia.com/gpu": "1"}}
+    shipped = shipped_templates()
+    deployment, service = render_template(shipped["vllm"], context)
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["initContainers"][0]["command"][-2:] == [
+        "s3://sample-tenant/resnet/2/",
+        "/mnt/models/model/",
+    ]
+    (serving,) = pod["containers"]
+    assert "--served-model-name=sample" in serving["args"]
+    assert serving["readinessProbe"]["httpGet"]["path"] == "/health"
+    assert serving["resources"] == {"limits": {"nvidia.com/gpu": "1"}}
+    assert service["spec"]["ports"][0]["port"] == 8000
+    (inference_service,) = render_template(shipped["kserve-llm"], context)
+    predictor = inference_service["spec"]["predictor"]["model"]
+    assert predictor["storageUri"] == "s3://sample-tenant/resnet/2"
+    assert predictor["args"] == ["--model_name=sample"]
+    assert {"name": "KSERVE_OPENAI_ROUTE_PREFIX", "value": ""} in predictor["env"]
 
 
 def test_objects_get_the_namespace_and_labels_whatever_the_template_says():
