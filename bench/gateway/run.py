@@ -26,24 +26,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import checkout, remove_checkout, serve_portal  # noqa: E402
+
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
-
-
-def wait_for(url, seconds=60):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError(url)
 
 
 def wrk(url, connections, seconds, token, script_dir):
@@ -180,50 +170,9 @@ def main():
             portal.wait()
         runtime.stop("demo/iris")
         if args.baseline:
-            subprocess.run(
-                ["git", "worktree", "remove", "--force", str(data_dir / "baseline")],
-                cwd=ROOT,
-                check=False,
-            )
+            remove_checkout(data_dir / "baseline")
         if not args.keep:
             shutil.rmtree(data_dir, ignore_errors=True)
-
-
-def checkout(revision, folder):
-    """The code of `revision` in a worktree of its own."""
-    subprocess.run(
-        ["git", "worktree", "add", "--detach", str(folder), revision],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    )
-    return folder
-
-
-def serve_portal(source, port, env):
-    """The portal (and so the gateway) from `source` under uvicorn, once it answers."""
-    # Its log lines (one per call at LOG_LEVEL=INFO, as in production) go to a file, as they
-    # would to a log collector, not to this terminal.
-    log = open(Path(env["MODELPORT_DATA_DIR"]) / f"portal-{port}.log", "ab")  # noqa: SIM115
-    portal = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "portal.asgi:application",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        cwd=source,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    wait_for(f"http://127.0.0.1:{port}/healthz")
-    return portal
 
 
 if __name__ == "__main__":
