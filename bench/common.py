@@ -13,6 +13,31 @@ ROOT = Path(__file__).resolve().parents[1]
 UVICORN = (sys.executable, "-m", "uvicorn")
 
 
+def embedded_portal(prefix):
+    """A fresh embedded portal for a benchmark in a temporary data folder (SQLite, filesystem
+    storage, no Redis, the local orchestrator), set up in this process and migrated: returns
+    the folder and the environment the portal's own processes get."""
+    import tempfile
+
+    data_dir = Path(tempfile.mkdtemp(prefix=prefix))
+    env = {
+        **os.environ,
+        "MODELPORT_DATA_DIR": str(data_dir),
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+    }
+    for name in ("DATABASE_URL", "REDIS_URL", "S3_ENDPOINT_URL", "MODELPORT_ORCHESTRATOR"):
+        env.pop(name, None)
+    os.environ.update(env)
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    return data_dir, env
+
+
 def wait_for(url, seconds=60):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:

@@ -3,19 +3,12 @@ installed by default: `tools/tiny_llm/build_server.sh` (`make llm-server`) build
 virtualenv in the user's cache, keyed by the version requirements-llm.txt pins. The settings and
 the test fixtures both read it from here."""
 
-import os
 import re
 from pathlib import Path
 
+from core.machine_cache import cache_root
+
 REQUIREMENTS = Path(__file__).resolve().parent.parent / "requirements-llm.txt"
-
-
-def cache_root():
-    """$MODELPORT_CACHE, else `modelport` in $XDG_CACHE_HOME or ~/.cache (as build_server.sh)."""
-    if os.environ.get("MODELPORT_CACHE"):
-        return Path(os.environ["MODELPORT_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "modelport"
 
 
 def pinned_version():

@@ -122,6 +122,15 @@ def isolated_state(settings, tmp_path):
     app.conf.task_always_eager = False
 
 
+@pytest.fixture
+def fresh_gateway():
+    """The gateway with no cached credentials or replicas and no pooled connections: each test's
+    callers and model servers are its own (counters are emptied for every test, above)."""
+    from portal.asgi import gateway
+
+    gateway.reset()
+
+
 def _forget_gateway_counters(redis_url):
     """The gateway's usage counters and plan windows (Redis, or this process) start empty: an
     earlier test's calls, or a row id reused by an earlier run, must not count here."""

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from core.llm_runtime import cache_root
+from core.machine_cache import cache_root
 from testinfra.servers import free_port, stop_process, wait_for_http
 
 # Bump when make_model.py changes what it writes.

@@ -11,21 +11,15 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from core.machine_cache import cache_root
 from testinfra.servers import free_port, stop_process, wait_for_http
 
 VERSITYGW_VERSION = os.environ.get("VERSITYGW_VERSION", "v1.8.0")
 
 
-def _cache_root():
-    if os.environ.get("MODELPORT_CACHE"):
-        return Path(os.environ["MODELPORT_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "modelport"
-
-
 def versitygw_binary():
     """The cached binary for the pinned version, or None when build_versitygw.sh has not run."""
-    path = _cache_root() / "versitygw" / VERSITYGW_VERSION / "versitygw"
+    path = cache_root() / "versitygw" / VERSITYGW_VERSION / "versitygw"
     return path if path.is_file() and os.access(path, os.X_OK) else None
 
 

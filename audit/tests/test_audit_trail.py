@@ -78,7 +78,7 @@ def test_the_portal_and_the_admin_site_are_doors_of_their_own(team, browser_for,
     plan = Plan.objects.create(name="gold", requests_per_minute=10)
     response = client.post(
         f"/admin/applications/plan/{plan.pk}/change/",
-        {"name": "gold", "description": "", "requests_per_minute": "20"},
+        {"name": "gold", "description": "", "requests_per_minute": "20", "currency": "USD"},
     )
     assert response.status_code == 302
     changed = AuditRecord.objects.get(kind="plan")
@@ -335,7 +335,7 @@ def test_a_change_through_each_door_has_one_request_id_in_the_trail_the_logs_and
             "POST",
             lambda rid: client.post(
                 f"/admin/applications/plan/{plan.pk}/change/",
-                {"name": "gold", "description": "", "requests_per_minute": "20"},
+                {"name": "gold", "description": "", "requests_per_minute": "20", "currency": "USD"},
                 HTTP_X_REQUEST_ID=rid,
             ),
         ),

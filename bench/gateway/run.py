@@ -19,19 +19,17 @@ figures are for this machine, not for a cluster.
 
 import argparse
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import checkout, remove_checkout, serve_portal  # noqa: E402
+from bench.common import checkout, embedded_portal, remove_checkout, serve_portal  # noqa: E402
 
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
 
@@ -86,20 +84,8 @@ def main():
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install wrk")
 
-    data_dir = Path(tempfile.mkdtemp(prefix="modelport-bench-"))
-    env = {
-        **os.environ,
-        "MODELPORT_DATA_DIR": str(data_dir),
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
-    }
-    for name in ("DATABASE_URL", "REDIS_URL", "S3_ENDPOINT_URL", "MODELPORT_ORCHESTRATOR"):
-        env.pop(name, None)
-    os.environ.update(env)
-
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    data_dir, env = embedded_portal("modelport-bench-")
+    from django.contrib.auth.models import Group, User
 
     from endpoints.models import Endpoint, ServingTemplate
     from identity.models import PersonalAccessToken
@@ -107,9 +93,6 @@ def main():
     from testinfra.models import SKLEARN, train_iris
     from workers.backends.local import LocalOrchestrator
     from workers.backends.local_runtime import ServedModel
-
-    call_command("migrate", verbosity=0)
-    from django.contrib.auth.models import Group, User
 
     user = User.objects.create_user("bench")
     user.groups.add(Group.objects.create(name="bench"))

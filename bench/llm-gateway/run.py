@@ -49,7 +49,6 @@ import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
@@ -62,6 +61,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import (  # noqa: E402
     checkout,
+    embedded_portal,
     machine,
     remove_checkout,
     serve_portal,
@@ -382,21 +382,8 @@ def main():
         return
     levels = [int(n) for n in args.concurrency.split(",")]
 
-    data_dir = Path(tempfile.mkdtemp(prefix="modelport-bench-llm-"))
-    env = {
-        **os.environ,
-        "MODELPORT_DATA_DIR": str(data_dir),
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
-    }
-    for name in ("DATABASE_URL", "REDIS_URL", "S3_ENDPOINT_URL", "MODELPORT_ORCHESTRATOR"):
-        env.pop(name, None)
-    os.environ.update(env)
-
-    import django
-
-    django.setup()
+    data_dir, env = embedded_portal("modelport-bench-llm-")
     from django.contrib.auth.models import Group, User
-    from django.core.management import call_command
 
     from applications.models import ApiKey, Application, Plan
     from endpoints.models import Endpoint, ServingTemplate
@@ -405,7 +392,6 @@ def main():
     from testinfra.llm import LlamaServer
     from testinfra.servers import free_port
 
-    call_command("migrate", verbosity=0)
     user = User.objects.create_user("bench")
     user.groups.add(Group.objects.create(name="bench"))
     tenant = Tenant.objects.create(name=TENANT, scope="bench")

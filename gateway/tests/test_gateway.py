@@ -23,14 +23,7 @@ from testinfra.models import IRIS_ROWS, SKLEARN, train_iris, v2_request
 from workers.backends.local import LocalOrchestrator
 from workers.backends.local_runtime import ServedModel
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def fresh_gateway():
-    from portal.asgi import gateway
-
-    gateway.reset()
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_gateway")]
 
 
 @pytest.fixture(scope="module")

@@ -29,20 +29,7 @@ from testinfra.fixtures import ROOT, _database_url, wait_until
 from testinfra.models import IRIS_ROWS, v2_request
 from testinfra.servers import free_port, stop_process, wait_for_http
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def fresh_gateway():
-    """No cached answers, and no counts left in Redis by an earlier test (ids are reused)."""
-    from portal.asgi import gateway
-
-    gateway.reset()
-    with redis.Redis.from_url(settings.REDIS_URL) as client:
-        for pattern in ("modelport:rl:*", "modelport:usage:*"):
-            keys = list(client.scan_iter(pattern))
-            if keys:
-                client.delete(*keys)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_gateway")]
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from endpoints.models import Endpoint, ServingTemplate
 from tenants.models import Tenant, TenantBinding
 from workers.backends.local import LocalOrchestrator
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_gateway")]
 
 UNLOAD = "/v2/repository/models/iris/unload"  # MLServer's: the model stops answering
 
@@ -71,13 +71,6 @@ class HostileModelServer(BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
-
-
-@pytest.fixture(autouse=True)
-def fresh_gateway():
-    from portal.asgi import gateway
-
-    gateway.reset()
 
 
 @pytest.fixture

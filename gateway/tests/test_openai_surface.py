@@ -24,25 +24,13 @@ from testinfra.fixtures import wait_until
 from testinfra.llm import LlamaServer
 from workers.backends.local import LocalOrchestrator
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_gateway")]
 
 
 @pytest.fixture(scope="module")
 def llm_server():
     with LlamaServer(alias="tiny-chat") as server:
         yield server
-
-
-@pytest.fixture(autouse=True)
-def fresh_gateway():
-    from portal.asgi import gateway
-
-    gateway.reset()
-    with redis.Redis.from_url(settings.REDIS_URL) as client:
-        for pattern in ("modelport:rl:*", "modelport:usage:*"):
-            keys = list(client.scan_iter(pattern))
-            if keys:
-                client.delete(*keys)
 
 
 class _Runaway(BaseHTTPRequestHandler):

@@ -14,11 +14,11 @@ from django.urls import reverse
 from kserve import InferenceRESTClient, InferInput, InferRequest, RESTConfig
 from tritonclient.utils import InferenceServerException
 
-from gateway.tests.test_gateway import demo, fresh_gateway, model_servers  # noqa: F401 - fixtures
+from gateway.tests.test_gateway import demo, model_servers  # noqa: F401 - fixtures
 from testinfra.models import IRIS_ROWS, v2_request
 from workers.backends.local import LocalOrchestrator
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_gateway")]
 
 
 @pytest.fixture(params=["straight to the replica", "through the gateway"])
