@@ -16,12 +16,10 @@ two model servers, then streams chat completions (`stream: true`) from N concurr
 The model servers:
 
 1. tiny-chat, the real tiny language model (testinfra.llm.LlamaServer: llama-cpp-python's
-   server). It computes one answer at a time. By default it also interrupts the answer it is
-   streaming as soon as another request waits (`interrupt_requests`), so under concurrency
-   nearly every stream would end before its first token; it is started with that off, so that
-   concurrent calls queue (its streams/s and TTFT at concurrency 8 and 32 are its queue's) and
-   every stream is a whole answer (--llm-interrupts leaves it on). `finished` counts the streams
-   that reached a finish_reason.
+   server), run as the local runtime runs it: it computes one answer at a time and a waiting
+   call does not interrupt the one streaming (`--interrupt_requests false`), so concurrent
+   calls queue (its streams/s and TTFT at concurrency 8 and 32 are its queue's) and every
+   stream is a whole answer. `finished` counts the streams that reached a finish_reason.
 2. An instrumented SSE server (a separate process, started by this script): each call streams
    --chunks chunks of one token, one every --interval-ms, in OpenAI's chat.completion.chunk
    shape, then [DONE]; every chunk carries `sent`, the wall-clock time it was written. The client
@@ -368,11 +366,6 @@ def main():
     parser.add_argument("--concurrency", default="1,8,32", help="comma-separated")
     parser.add_argument("--chunks", type=int, default=64, help="instrumented server: per stream")
     parser.add_argument("--interval-ms", type=float, default=2.0, help="between its chunks")
-    parser.add_argument(
-        "--llm-interrupts",
-        action="store_true",
-        help="leave llama-cpp-python's interrupt_requests on (its default)",
-    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--baseline", help="also measure the gateway of this git revision")
     parser.add_argument("--serve-sse", type=int, metavar="PORT", help=argparse.SUPPRESS)
@@ -413,10 +406,6 @@ def main():
     processes = []
     llm = LlamaServer(alias=LLM_ENDPOINT, log_path=data_dir / "llama.log")
     try:
-        # llama-cpp-python's server interrupts the answer it is streaming as soon as another
-        # request waits (`interrupt_requests`, read from its environment when not on its
-        # command line): off, so that every stream is a whole answer and concurrent calls queue.
-        os.environ["INTERRUPT_REQUESTS"] = "false" if not args.llm_interrupts else "true"
         llm.start()
         sse_port = free_port()
         with open(data_dir / "sse.log", "ab") as sse_log:
