@@ -20,7 +20,7 @@ LLM_VERSION := $(shell sed -n 's/^llama-cpp-python\[server\]==//p' requirements-
 export MODELPORT_LLAMA_PYTHON ?= $(MODELPORT_CACHE)/llama-cpp-python/$(LLM_VERSION)/bin/python
 
 .PHONY: run test lint format venv clean screenshots bench-upload bench-endpoints bench-gateway \
-	bench-llm-gateway system-packages s3-gateway llm-server
+	bench-llm-gateway system-packages s3-gateway llm-server control-plane test-cluster
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -82,6 +82,15 @@ llm-server:
 
 test: system-packages venv lint $(OIDC_MODULES) s3-gateway llm-server
 	$(BIN)/pytest
+
+# A real Kubernetes control plane (kube-apiserver, kube-controller-manager and kube-scheduler from
+# k8s.io/kubernetes v1.37.2, kwok, etcd) built once per machine into ~/.cache/modelport (about
+# 27 minutes cold on one core), and the tests that run against it. Not in `make test` yet.
+control-plane:
+	testinfra/build_control_plane.sh
+
+test-cluster: venv control-plane
+	$(BIN)/pytest -m cluster testinfra/tests/test_control_plane.py
 
 # The portal journey in headless Chromium, saving its screenshots to docs/screenshots/.
 screenshots: system-packages venv $(OIDC_MODULES)
