@@ -71,7 +71,9 @@ def summarize_endpoints(replicas, pods, deployments, endpoint_label):
     for pod in pods:
         owner = pod["metadata"].get("labels", {}).get(endpoint_label)
         status = result.get(owner)
-        if status is None:
+        # A pod being deleted (a scale down, a rollout) still says Running for its grace period:
+        # it is going, not serving.
+        if status is None or pod["metadata"].get("deletionTimestamp"):
             continue
         phase = (pod.get("status") or {}).get("phase", "Pending")
         if phase == "Running":

@@ -353,6 +353,19 @@ def test_status_counts_pods_and_replicas_and_turns_ready(kube, namespace, make_e
     assert (endpoint.available_replicas, endpoint.unavailable_replicas) == (2, None)
 
 
+def test_a_pod_being_deleted_is_not_counted_as_running(kube, namespace, make_endpoint):
+    """After a scale down the old pod says Running for its grace period (seen on a real
+    apiserver: workers/tests/test_real_cluster.py); it is going, not serving."""
+    endpoint = reconcile(make_endpoint(replicas=1))
+    kube.put_object(pod("endpoint-a"))
+    going = pod("endpoint-b")
+    going["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:30Z"
+    kube.put_object(going)
+    sync_endpoint_status.apply().get()
+    endpoint.refresh_from_db()
+    assert (endpoint.running_pods, endpoint.pending_pods) == (1, 0)
+
+
 def test_status_is_provisioning_until_every_replica_is_available(kube, namespace, make_endpoint):
     endpoint = reconcile(make_endpoint(replicas=2))
     kube.put_object(pod("endpoint-a"))
