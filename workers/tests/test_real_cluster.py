@@ -17,8 +17,9 @@ Where the real apiserver behaves differently from the emulator, the test says so
 
 Findings (the emulator has no admission, no controllers and deletes at once): LimitRanger and
 ResourceQuota refuse pods that the product's status never explains (two xfails); a Terminating
-pod was counted as running (fixed in workers/pod_status.py); a tenant namespace takes seconds (tens of seconds with pods:
-their grace period) to go, which the task's retries cover; the worker's ClusterRole is enough.
+pod was counted as running (fixed in workers/pod_status.py); a tenant namespace takes seconds
+(tens of seconds with pods: their grace period) to go, which the task's retries cover; the
+worker's ClusterRole is enough.
 
 Run: .venv/bin/pytest -m cluster workers/tests/test_real_cluster.py
 """
