@@ -230,6 +230,24 @@ def celery_worker(worker_env, tmp_path):
     worker.stop()
 
 
+@pytest.fixture(scope="session")
+def control_plane():
+    """The real Kubernetes control plane (testinfra/control_plane.py), for the tests marked
+    `cluster`. No skipping: without its binaries every test that asks for it fails and says what
+    to run."""
+    from testinfra.control_plane import BUILD_SCRIPT, ControlPlane, missing_binaries
+
+    missing = missing_binaries()
+    if missing:
+        pytest.fail(
+            f"the Kubernetes control plane is not built ({', '.join(missing)} missing): "
+            f"run {BUILD_SCRIPT}",
+            pytrace=False,
+        )
+    with ControlPlane(nodes=1) as started:
+        yield started
+
+
 def wait_until(predicate, timeout=30, interval=0.2, message="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -11,24 +11,7 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from testinfra.control_plane import BUILD_SCRIPT, ControlPlane, missing_binaries
-
 pytestmark = pytest.mark.cluster
-
-
-@pytest.fixture(scope="session")
-def control_plane():
-    # No skipping: without the binaries every test here fails and says what to run. (A failure
-    # at import would be a collection error, which stops the whole suite's run.)
-    missing = missing_binaries()
-    if missing:
-        pytest.fail(
-            f"the Kubernetes control plane is not built ({', '.join(missing)} missing): "
-            f"run {BUILD_SCRIPT}",
-            pytrace=False,
-        )
-    with ControlPlane(nodes=1) as started:
-        yield started
 
 
 @pytest.fixture(scope="session")

@@ -44,7 +44,7 @@ from tenants.manifests import role_binding_name
 from tenants.models import Tenant, TenantBinding
 from tenants.services import request_tenant_deletion
 from tenants.tasks import reconcile_tenant, resync_tenants
-from testinfra.control_plane import BUILD_SCRIPT, ControlPlane, missing_binaries
+from testinfra.fixtures import wait_until
 from workers.backends.kube import reset_kube_client
 
 pytestmark = [pytest.mark.cluster, pytest.mark.django_db]
@@ -55,20 +55,6 @@ QUOTA = {"maxEndpoints": 3, "requests.cpu": "2", "limits.cpu": "4", "limits.memo
 
 
 # --- the control plane and the product pointed at it -------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def control_plane():
-    # No skipping: without the binaries every test here fails and says what to run.
-    missing = missing_binaries()
-    if missing:
-        pytest.fail(
-            f"the Kubernetes control plane is not built ({', '.join(missing)} missing): "
-            f"run {BUILD_SCRIPT}",
-            pytrace=False,
-        )
-    with ControlPlane(nodes=1) as started:
-        yield started
 
 
 @pytest.fixture(scope="session")
@@ -143,16 +129,6 @@ def reconcile(row):
     return row
 
 
-def wait_for(predicate, timeout=60, interval=0.25, message="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
-
-
 def read(call, *args):
     """A read through the official client; None for 404."""
     try:
@@ -206,7 +182,7 @@ def status_until(endpoint, predicate, timeout=60, message="endpoint status"):
         return predicate(endpoint)
 
     try:
-        wait_for(check, timeout=timeout, interval=0.5, message=message)
+        wait_until(check, timeout=timeout, interval=0.5, message=message)
     except AssertionError:
         raise AssertionError(
             f"{message}: the endpoint is {endpoint.phase} {endpoint.message!r}, running "
@@ -242,9 +218,10 @@ def test_tenant_provisioning_makes_every_object_and_the_apiserver_accepts_them(
     quota = core.read_namespaced_resource_quota("modelport-quota", name)
     assert quota.spec.hard == {"requests.cpu": "2", "limits.cpu": "4", "limits.memory": "8Gi"}
     # The quota controller fills status in, which the emulator never does.
-    wait_for(
+    wait_until(
         lambda: core.read_namespaced_resource_quota("modelport-quota", name).status.used,
         message="the quota controller to report usage",
+        timeout=60,
     )
 
     (limits,) = core.read_namespaced_limit_range("modelport-defaults", name).spec.limits
@@ -335,11 +312,12 @@ def test_resync_repairs_a_deleted_quota_and_reads_back_what_it_reports_used(admi
     assert quota.spec.hard["requests.cpu"] == "2"
 
     # The quota controller fills status.used in; the next resync copies it to the row.
-    wait_for(
+    wait_until(
         lambda: (
             core.read_namespaced_resource_quota("modelport-quota", provisioned.name).status.used
         ),
         message="the quota's status.used",
+        timeout=60,
     )
     resync_tenants.apply().get()
     provisioned.refresh_from_db()
@@ -384,7 +362,7 @@ def test_an_mlserver_endpoint_runs_on_the_kwok_node_and_turns_ready(
     assert serving.resources.limits == {"cpu": "1", "memory": "1Gi"}
     # ... and the ResourceQuota controller counts it.
     core = client.CoreV1Api(admin)
-    wait_for(
+    wait_until(
         lambda: (
             core.read_namespaced_resource_quota("modelport-quota", namespace).status.used.get(
                 "requests.cpu"
@@ -392,6 +370,7 @@ def test_an_mlserver_endpoint_runs_on_the_kwok_node_and_turns_ready(
             == "1"
         ),
         message="the quota to count the pod",
+        timeout=60,
     )
 
 
@@ -446,7 +425,9 @@ def test_scaling_to_two_and_back_then_deleting_the_endpoint(
         lambda e: e.phase == Phase.READY and e.available_replicas == 1,
         message="back to 1 replica",
     )
-    wait_for(lambda: len(running_pods(admin, namespace)) == 1, message="one pod left running")
+    wait_until(
+        lambda: len(running_pods(admin, namespace)) == 1, message="one pod left running", timeout=60
+    )
 
     Endpoint.objects.filter(pk=endpoint.pk).update(deletion_requested_at="2026-01-01T00:00Z")
     reconcile(endpoint)
@@ -454,7 +435,9 @@ def test_scaling_to_two_and_back_then_deleting_the_endpoint(
     assert endpoint_objects(admin, namespace) == []
     # The garbage collector deletes the ReplicaSet and its pods; the pods are Terminating for
     # their grace period (30 s) before they go.
-    wait_for(lambda: not running_pods(admin, namespace), message="the pods to be deleted")
+    wait_until(
+        lambda: not running_pods(admin, namespace), message="the pods to be deleted", timeout=60
+    )
 
 
 def terminating(admin, namespace):
@@ -470,7 +453,7 @@ def test_a_terminating_pod_is_not_counted_as_running(
     status_until(endpoint, lambda e: e.phase == Phase.READY, message="2 replicas Ready")
     with django_capture_on_commit_callbacks(execute=True):
         scale(endpoint, 1)
-    wait_for(lambda: terminating(admin, namespace), message="a pod to be Terminating")
+    wait_until(lambda: terminating(admin, namespace), message="a pod to be Terminating", timeout=60)
 
     sync_endpoint_status.apply().get()
     endpoint.refresh_from_db()
@@ -522,7 +505,9 @@ def replica_failure(admin, namespace, name="endpoint"):
 def test_a_request_above_the_default_limit_fails_the_endpoint_with_the_reason(admin, make_endpoint):
     endpoint = reconcile(make_endpoint(resources={"requests": {"cpu": "2", "memory": "1Gi"}}))
     namespace = endpoint.tenant.name
-    message = wait_for(lambda: replica_failure(admin, namespace), message="ReplicaFailure")
+    message = wait_until(
+        lambda: replica_failure(admin, namespace), message="ReplicaFailure", timeout=60
+    )
     # What the apiserver says (shown here so the report carries it).
     assert "must be less than or equal to cpu limit" in message
     status_until(endpoint, lambda e: e.phase != Phase.PROVISIONING, timeout=10, message="Failed")
@@ -541,7 +526,9 @@ def test_a_request_above_the_default_limit_fails_the_endpoint_with_the_reason(ad
 def test_replicas_beyond_the_quota_say_that_the_quota_is_exceeded(admin, make_endpoint):
     endpoint = reconcile(make_endpoint(replicas=3))
     namespace = endpoint.tenant.name
-    message = wait_for(lambda: replica_failure(admin, namespace), message="ReplicaFailure")
+    message = wait_until(
+        lambda: replica_failure(admin, namespace), message="ReplicaFailure", timeout=60
+    )
     assert "exceeded quota: modelport-quota" in message
     status_until(endpoint, lambda e: e.available_replicas == 2, message="the two pods that fit")
     assert "exceeded quota" in endpoint.message
