@@ -93,6 +93,18 @@ def summarize_endpoints(replicas, pods, deployments, endpoint_label):
             continue
         with_deployment.add(owner)
         observed = deployment.get("status") or {}
+        # Pods the cluster refuses to create (LimitRanger, the tenant's quota): the Deployment
+        # says why in its ReplicaFailure condition, and no pod ever shows it.
+        refused = next(
+            (
+                c.get("message", "")
+                for c in observed.get("conditions") or []
+                if c.get("type") == "ReplicaFailure" and c.get("status") == "True"
+            ),
+            None,
+        )
+        if refused is not None and not status.failure:
+            status.failure = f"The cluster refuses to create the endpoint's pods: {refused}"
         status.available = observed.get("availableReplicas")
         status.unavailable = observed.get("unavailableReplicas")
         status.cluster_replicas = (deployment.get("spec") or {}).get("replicas", 1)

@@ -366,6 +366,24 @@ def test_a_pod_being_deleted_is_not_counted_as_running(kube, namespace, make_end
     assert (endpoint.running_pods, endpoint.pending_pods) == (1, 0)
 
 
+def test_pods_the_cluster_refuses_fail_the_endpoint_with_the_reason(kube, namespace, make_endpoint):
+    """Admission (LimitRanger, the quota) refuses pods before they exist: only the Deployment's
+    ReplicaFailure condition says why (seen on a real apiserver: test_real_cluster.py)."""
+    endpoint = reconcile(make_endpoint(replicas=3))
+    kube.put_object(pod("endpoint-a"))
+    refused = (
+        'pods "endpoint-x" is forbidden: exceeded quota: modelport-quota, requested: '
+        "requests.cpu=1, used: requests.cpu=2, limited: requests.cpu=2"
+    )
+    condition = {"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate"}
+    report_deployment(kube, availableReplicas=1, conditions=[{**condition, "message": refused}])
+    sync_endpoint_status.apply().get()
+    endpoint.refresh_from_db()
+    assert endpoint.phase == Phase.FAILED
+    assert endpoint.message == f"The cluster refuses to create the endpoint's pods: {refused}"
+    assert endpoint.available_replicas == 1
+
+
 def test_status_is_provisioning_until_every_replica_is_available(kube, namespace, make_endpoint):
     endpoint = reconcile(make_endpoint(replicas=2))
     kube.put_object(pod("endpoint-a"))

@@ -13,11 +13,12 @@ ServiceAccount and ClusterRole of deploy/kubernetes/modelport.yaml with a TokenR
 instead of the admin certificate.
 
 Where the real apiserver behaves differently from the emulator, the test says so in a comment
-(FINDING); a product bug is written as the correct behaviour under a strict xfail.
+(FINDING); a product bug found here is fixed with a test that fails without the fix.
 
-Findings (the emulator has no admission, no controllers and deletes at once): LimitRanger and
-ResourceQuota refuse pods that the product's status never explains (two xfails); a Terminating
-pod was counted as running (fixed in workers/pod_status.py); a tenant namespace takes seconds
+Findings (the emulator has no admission, no controllers and deletes at once), fixed in
+workers/pod_status.py: pods LimitRanger or ResourceQuota refuse were never explained (the reason
+is the Deployment's ReplicaFailure condition); a Terminating pod was counted as running; a tenant
+namespace takes seconds
 (tens of seconds with pods: their grace period) to go, which the task's retries cover; the
 worker's ClusterRole is enough.
 
@@ -481,7 +482,7 @@ def test_resync_removes_the_objects_of_an_endpoint_whose_row_is_gone(admin, make
     assert endpoint_objects(admin, namespace, "gone") == []
 
 
-# --- what admission refuses: the pods never come, and the product does not say why ----------
+# --- what admission refuses: the pods never come, and the endpoint says why -----------------
 
 
 def replica_failure(admin, namespace, name="endpoint"):
@@ -493,15 +494,6 @@ def replica_failure(admin, namespace, name="endpoint"):
     return None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING: a request above the tenant LimitRange's default limit (cpu 1) with no limit "
-    "of its own is refused by LimitRanger for every pod; the endpoint stays Provisioning "
-    "'0 of 1 replicas available.' with no reason; the ReplicaSet's FailedCreate says "
-    '\'Pod "endpoint-..." is invalid: '
-    'spec.containers[0].resources.requests: Invalid value: "2": must be less than or equal to '
-    "cpu limit of 1' (the emulator has no admission)",
-)
 def test_a_request_above_the_default_limit_fails_the_endpoint_with_the_reason(admin, make_endpoint):
     endpoint = reconcile(make_endpoint(resources={"requests": {"cpu": "2", "memory": "1Gi"}}))
     namespace = endpoint.tenant.name
@@ -515,14 +507,6 @@ def test_a_request_above_the_default_limit_fails_the_endpoint_with_the_reason(ad
     assert "cpu limit" in endpoint.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING: replicas beyond the tenant's ResourceQuota are refused by the quota "
-    "admission ('exceeded quota'); the endpoint stays Provisioning '2 of 3 replicas available.' "
-    "and never says why; the ReplicaSet's FailedCreate says 'pods \"endpoint-...\" is forbidden: "
-    "exceeded quota: modelport-quota, requested: requests.cpu=1, used: requests.cpu=2, limited: "
-    "requests.cpu=2'",
-)
 def test_replicas_beyond_the_quota_say_that_the_quota_is_exceeded(admin, make_endpoint):
     endpoint = reconcile(make_endpoint(replicas=3))
     namespace = endpoint.tenant.name
