@@ -41,19 +41,25 @@ def viewer_api(client_for, viewer):
     return client_for(viewer)
 
 
+def new_endpoint(tenant, name="endpoint", serving="tf-serving", **fields):
+    """An endpoint row of `tenant` (model resnet, one replica, 1 CPU and 1 GiB), as the API would
+    save it; `fields` override."""
+    values = {
+        "tenant": tenant,
+        "name": name,
+        "model_name": "resnet",
+        "serving": ServingTemplate.objects.get(name=serving),
+        "subject_name": "client",
+        "resources": {"requests": {"cpu": "1", "memory": "1Gi"}},
+        "replicas": 1,
+        **fields,
+    }
+    return Endpoint.objects.create(**values)
+
+
 @pytest.fixture
 def make_endpoint(tenant):
-    def make(name="endpoint", serving="tf-serving", **fields):
-        values = {
-            "tenant": tenant,
-            "name": name,
-            "model_name": "resnet",
-            "serving": ServingTemplate.objects.get(name=serving),
-            "subject_name": "client",
-            "resources": {"requests": {"cpu": "1", "memory": "1Gi"}},
-            "replicas": 1,
-            **fields,
-        }
-        return Endpoint.objects.create(**values)
+    def make(name="endpoint", **fields):
+        return new_endpoint(fields.pop("tenant", tenant), name, **fields)
 
     return make

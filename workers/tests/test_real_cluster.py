@@ -37,9 +37,10 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from core.phase import Phase
-from endpoints.models import Endpoint, ServingTemplate
+from endpoints.models import Endpoint
 from endpoints.services import scale
 from endpoints.tasks import reconcile_endpoint, resync_endpoints, sync_endpoint_status
+from endpoints.tests.conftest import new_endpoint
 from models_store.models import ModelVersion, VersionState
 from tenants.manifests import role_binding_name
 from tenants.models import Tenant, TenantBinding
@@ -105,20 +106,9 @@ def provisioned(tenant):
 
 @pytest.fixture
 def make_endpoint(provisioned):
-    def make(name="endpoint", serving="mlserver", **fields):
-        values = {
-            "tenant": provisioned,
-            "name": name,
-            "model_name": "resnet",
-            "serving": ServingTemplate.objects.get(name=serving),
-            "subject_name": "client",
-            "resources": {"requests": {"cpu": "1", "memory": "1Gi"}},
-            "replicas": 1,
-            **fields,
-        }
-        return Endpoint.objects.create(**values)
-
-    return make
+    return lambda name="endpoint", serving="mlserver", **fields: new_endpoint(
+        provisioned, name, serving, **fields
+    )
 
 
 def reconcile(row):
