@@ -30,6 +30,7 @@ from gateway.proxy import (
     PROTECTIVE_RESPONSE_HEADERS,
     GatewayError,
     TtlCache,
+    credential,
 )
 from gateway.tokens import TokenScan, Usage, reported_usage
 
@@ -326,12 +327,6 @@ class OpenAiGateway:
         except GatewayError as error:
             await self.gateway._error(send, error, surface)
 
-    def _credential(self, headers):
-        return tuple(
-            next((v for k, v in headers if k == name), b"")
-            for name in (b"authorization", b"cookie")
-        )
-
     async def _models(self, scope, send, wanted):
         self.gateway.check_csrf(scope)
         listed = [
@@ -360,12 +355,9 @@ class OpenAiGateway:
             raise invalid("`model` is required: the endpoint to call, as <tenant>/<endpoint>.")
         gateway.check_csrf(scope)
         headers = scope["headers"]
-        credential = self._credential(headers)
-        tenant, endpoint = await self._target(credential, headers, name)
+        tenant, endpoint = await self._target(headers, name)
         try:
-            grant = await gateway.auth_cache.get(
-                (credential, tenant), lambda: gateway.authorize(headers, tenant)
-            )
+            grant = await gateway.grant(headers, tenant)
             # Unknown (404) before unsubscribed (403): both are in the caller's own tenant.
             urls = await gateway.backend_cache.get(
                 (tenant, endpoint), lambda: gateway.backends(tenant, endpoint)
@@ -383,13 +375,15 @@ class OpenAiGateway:
             scope, receive, send, (tenant, endpoint, scope["path"]), grant, urls, surface
         )
 
-    async def _target(self, credential, headers, name):
+    async def _target(self, headers, name):
         if "/" in name:
             tenant, _, endpoint = name.partition("/")
             if not tenant or not endpoint or "/" in endpoint:
                 raise _model_not_found(name)
             return tenant, endpoint
-        tenants = await self.tenants_cache.get((credential,), lambda: self.caller_tenants(headers))
+        tenants = await self.tenants_cache.get(
+            (credential(headers),), lambda: self.caller_tenants(headers)
+        )
         if len(tenants) != 1:
             raise GatewayError(
                 404,

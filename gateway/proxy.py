@@ -127,6 +127,14 @@ def _language_model_call(path):
     return unquote(path.split("?", 1)[0]).rstrip("/") in LANGUAGE_MODEL_CALLS
 
 
+def credential(headers):
+    """What `authorize` goes by: the Authorization and Cookie headers (a grant is cached under
+    both)."""
+    return tuple(
+        next((v for k, v in headers if k == name), b"") for name in (b"authorization", b"cookie")
+    )
+
+
 class TtlCache:
     """A tiny per-process cache with expiry, for answers that may be a second old. When an entry
     expires under load, one caller computes it again and the others wait for that answer,
@@ -219,6 +227,12 @@ class Gateway:
         else:
             await self.app(scope, receive, send)
 
+    async def grant(self, headers, tenant):
+        """The caller's Grant for `tenant`, cached under its credential."""
+        return await self.auth_cache.get(
+            (credential(headers), tenant), lambda: self.authorize(headers, tenant)
+        )
+
     def _mounted(self, path):
         return next((app for prefix, app in self.mounts.items() if path.startswith(prefix)), None)
 
@@ -295,15 +309,7 @@ class Gateway:
         try:
             tenant, endpoint, path = self._split(scope)
             self.check_csrf(scope)
-            headers = scope["headers"]
-            # `authorize` goes by these two headers alone, so the grant is cached under both.
-            credential = tuple(
-                next((v for k, v in headers if k == name), b"")
-                for name in (b"authorization", b"cookie")
-            )
-            grant = await self.auth_cache.get(
-                (credential, tenant), lambda: self.authorize(headers, tenant)
-            )
+            grant = await self.grant(scope["headers"], tenant)
             if not grant.allows(endpoint):
                 raise grant.refusal(endpoint)
             if grant.limits is not None and grant.limits.has_budgets and _language_model_call(path):
@@ -394,7 +400,8 @@ class Gateway:
         if not limits.has_budgets:
             return None
         prompt, wanted = surface.tokens_wanted(limits)
-        blocked = too_large_for(limits, prompt, time.time())
+        now = time.time()
+        blocked = too_large_for(limits, prompt, now)
         if blocked is not None:
             raise GatewayError(
                 400,
@@ -403,12 +410,11 @@ class Gateway:
                 f"plan's {blocked.describe()} budget of {blocked.limit}: shorten the prompt, or "
                 "ask a tenant admin for a larger plan.",
             )
-        reservation = await self.budget.reserve(grant.subject, limits, prompt, wanted)
-        metrics.GATEWAY_LIMITER.labels(
-            "allowed" if reservation.allowed else reservation.refused_by.policy
-        ).inc()
+        reservation = await self.budget.reserve(grant.subject, limits, prompt, wanted, now)
         if not reservation.allowed:
             window = reservation.refused_by
+            # (An admitted call was counted "allowed" once, by the limiter.)
+            metrics.GATEWAY_LIMITER.labels(window.policy).inc()
             raise GatewayError(
                 429,
                 "token_budget_exhausted",
