@@ -16,7 +16,7 @@ from tenants.manifests import tenant_manifests
 from tenants.models import Tenant
 from tenants.signals import tenant_reconciled
 from workers.backends import get_orchestrator
-from workers.errors import PermanentError, TransientError
+from workers.errors import NamespaceTerminating, PermanentError, TransientError
 from workers.reconcile import RECONCILE, count_generation_lag, count_repairs, observe, retry_or_fail
 from workers.storage import get_object_store
 
@@ -56,7 +56,12 @@ def _provision_tenant(tenant):
     orchestrator = get_orchestrator()
     bindings = list(tenant.bindings.values_list("group", "role"))
     manifests = tenant_manifests(tenant, bindings, orchestrator.platform_tls_secret())
-    orchestrator.apply_tenant(tenant.namespace, manifests)
+    try:
+        orchestrator.apply_tenant(tenant.namespace, manifests)
+    except NamespaceTerminating as exc:
+        # Not Ready while the namespace goes: new objects can't be made in it.
+        _observe(tenant.pk, finished=False, phase=Phase.PROVISIONING, message=str(exc))
+        raise
     get_object_store().ensure_bucket(tenant.bucket)
     _observe(tenant.pk, phase=Phase.READY, message="", observed_generation=generation)
     count_generation_lag("tenant", tenant)

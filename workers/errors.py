@@ -7,3 +7,7 @@ class TransientError(Exception):
 
 class PermanentError(Exception):
     """Retrying will not help until someone changes something; the message says what."""
+
+
+class NamespaceTerminating(TransientError):
+    """A tenant's namespace is being deleted (behind the platform's back): retry once it is gone."""

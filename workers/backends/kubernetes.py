@@ -17,8 +17,12 @@ from workers.backends.labels import (
     endpoint_selector,
 )
 from workers.backends.targets import EndpointObject, TenantSurvey
-from workers.errors import PermanentError, TransientError
+from workers.errors import NamespaceTerminating, PermanentError, TransientError
 from workers.pod_status import summarize_endpoints
+
+
+def _terminating(obj):
+    return bool(obj["metadata"].get("deletionTimestamp"))
 
 
 def _key(manifest):
@@ -70,9 +74,16 @@ class KubernetesOrchestrator:
     # --- tenants ------------------------------------------------------------------------------
 
     def apply_tenant(self, namespace, manifests):
-        """Apply every object (idempotent), then remove ours that are no longer rendered."""
+        """Apply every object (idempotent), then remove ours that are no longer rendered. A
+        namespace someone deleted is Terminating until it is empty: applying to it succeeds for
+        objects that exist and is refused for new ones, so say that it is going and retry."""
         for manifest in manifests:
-            self.kube.apply(manifest)
+            applied = self.kube.apply(manifest)
+            if manifest["kind"] == "Namespace" and _terminating(applied):
+                raise NamespaceTerminating(
+                    f"Namespace {namespace} was deleted outside Modelport and is still "
+                    "terminating; it is made again once it is gone."
+                )
         wanted = {_key(m) for m in manifests}
         for kind in TENANT_KINDS:
             for item in self.kube.list(kind, namespace, TENANT_SELECTOR):
@@ -89,9 +100,10 @@ class KubernetesOrchestrator:
             raise TransientError(f"Namespace {namespace} is still terminating.")
 
     def managed_tenant_names(self):
-        """Names of namespaces labelled as tenants of ours: one API call."""
+        """Names of namespaces labelled as tenants of ours, except those already terminating
+        (deleting them again would change nothing): one API call."""
         items = self.kube.list("Namespace", label_selector=TENANT_SELECTOR)
-        return {item["metadata"]["name"] for item in items}
+        return {item["metadata"]["name"] for item in items if not _terminating(item)}
 
     def survey_tenants(self, wanted):
         """`wanted` is {namespace: its rendered objects}. One list call per tenant kind, however
@@ -100,7 +112,8 @@ class KubernetesOrchestrator:
         present = {}
         for kind in ("Namespace", *TENANT_KINDS):
             for item in self.kube.list(kind, label_selector=TENANT_SELECTOR):
-                if item["metadata"].get("labels", {}).get(TENANT_LABEL):
+                # A terminating namespace is as good as missing: its objects are going too.
+                if item["metadata"].get("labels", {}).get(TENANT_LABEL) and not _terminating(item):
                     present[_key(item)] = item
         drifted = [
             namespace

@@ -297,7 +297,6 @@ def test_resync_repairs_a_deleted_quota_and_reads_back_what_it_reports_used(admi
     core = client.CoreV1Api(admin)
     core.delete_namespaced_resource_quota("modelport-quota", provisioned.name)
     result = resync_tenants.apply().get()
-    # (Namespaces that earlier tests left Terminating count as orphans here: their rows are gone.)
     assert result["reconciled"] == 1
     quota = core.read_namespaced_resource_quota("modelport-quota", provisioned.name)
     assert quota.spec.hard["requests.cpu"] == "2"
@@ -515,8 +514,8 @@ def test_replicas_beyond_the_quota_say_that_the_quota_is_exceeded(admin, make_en
 def worker_countdown(monkeypatch):
     """A worker waits out a retry's countdown (workers.reconcile.backoff: 1-2 s, 2-4 s, 4-8 s,
     ...); an eager task retries at once and would give up within milliseconds on a namespace that
-    takes seconds to go. Wait the same countdown here, and note each retry's reason: the row's
-    message meanwhile ("Retrying: ...") is what the portal shows."""
+    takes seconds to go. Wait the same countdown here, and note each retry's reason and the row's
+    phase then: its message meanwhile ("Retrying: ...") is what the portal shows."""
     import tenants.tasks
     from workers.reconcile import backoff
 
@@ -524,7 +523,7 @@ def worker_countdown(monkeypatch):
     messages = []
 
     def wait_then_retry(task, model, pk, exc):
-        messages.append(str(exc))
+        messages.append((str(exc), model.objects.get(pk=pk).phase))
         time.sleep(backoff(task.request.retries))
         return real(task, model, pk, exc)
 
@@ -543,12 +542,40 @@ def test_deleting_a_tenant_waits_for_the_namespace_to_terminate_then_removes_the
     # The first attempt found the namespace Terminating (the namespace controller empties it
     # first: seconds, not the emulator's instant) and retried until it was gone.
     assert worker_countdown, "the namespace went at once, as in the emulator"
-    assert set(worker_countdown) == {f"Namespace {name} is still terminating."}
+    assert {message for message, _ in worker_countdown} == {
+        f"Namespace {name} is still terminating."
+    }
     assert not Tenant.objects.filter(pk=provisioned.pk).exists()
     assert read(core.read_namespace, name) is None
     from audit.models import AuditRecord
 
     assert AuditRecord.objects.filter(name=name, action="removed").exists()
+
+
+def test_a_namespace_deleted_behind_the_platforms_back_is_made_again_once_it_is_gone(
+    admin, provisioned, worker_countdown
+):
+    # FINDING: a Terminating namespace accepts the apply of objects it still has and refuses new
+    # ones (403), so the tenant read Ready while its namespace went, and every resync removed the
+    # "orphan" again. Now the tenant is Provisioning until the namespace is gone, then made again.
+    core = client.CoreV1Api(admin)
+    name = provisioned.name
+    core.delete_namespace(name)
+
+    result = resync_tenants.apply().get()
+
+    going = (
+        f"Namespace {name} was deleted outside Modelport and is still terminating; it is made "
+        "again once it is gone."
+    )
+    assert result["reconciled"] == 1
+    assert worker_countdown, "the namespace went at once, as in the emulator"
+    assert set(worker_countdown) == {(going, Phase.PROVISIONING)}
+    provisioned.refresh_from_db()
+    assert provisioned.phase == Phase.READY, provisioned.message
+    namespace = core.read_namespace(name)
+    assert namespace.metadata.deletion_timestamp is None
+    assert core.read_namespaced_resource_quota("modelport-quota", name).spec.hard
 
 
 # --- 5. the worker with the deploy manifests' ServiceAccount and ClusterRole -------------------
