@@ -80,17 +80,17 @@ s3-gateway:
 llm-server:
 	tools/tiny_llm/build_server.sh
 
-test: system-packages venv lint $(OIDC_MODULES) s3-gateway llm-server
+test: system-packages venv lint $(OIDC_MODULES) s3-gateway llm-server control-plane
 	$(BIN)/pytest
 
-# A real Kubernetes control plane (kube-apiserver, kube-controller-manager and kube-scheduler from
-# k8s.io/kubernetes v1.37.2, kwok, etcd) built once per machine into ~/.cache/modelport (about
-# 27 minutes cold on one core), and the tests that run against it. Not in `make test` yet.
+# A real Kubernetes control plane (kube-apiserver, kube-controller-manager, kube-scheduler and
+# kubectl from k8s.io/kubernetes v1.37.2, kwok, etcd) built once per machine into
+# ~/.cache/modelport, and the tests that run against it (part of `make test`; this runs only them).
 control-plane:
 	testinfra/build_control_plane.sh
 
-test-cluster: venv control-plane
-	$(BIN)/pytest -m cluster testinfra/tests/test_control_plane.py
+test-cluster: system-packages venv control-plane
+	$(BIN)/pytest -m cluster
 
 # The portal journey in headless Chromium, saving its screenshots to docs/screenshots/.
 screenshots: system-packages venv $(OIDC_MODULES)

@@ -26,7 +26,7 @@ from testinfra.servers import free_port, stop_process
 
 K8S_VERSION = os.environ.get("K8S_VERSION", "v1.37.2")
 BUILD_SCRIPT = "testinfra/build_control_plane.sh"
-COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok")
 # The Stages kwok runs (it starts with none otherwise), written by the build script.
 KWOK_STAGES = "kwok-stages.yaml"
 SERVICE_CIDR = "10.96.0.0/16"
@@ -508,6 +508,21 @@ class ControlPlane:
         )
         with urllib.request.urlopen(request, timeout=30, context=context) as response:
             return json.loads(response.read() or b"{}")
+
+    def kubectl(self, *args, input=None, kubeconfig=None, check=True):
+        """Run the kubectl built with the control plane (as the admin, or with `kubeconfig`);
+        returns the finished process, its output as text."""
+        command = [
+            str(self.bin_dir / "kubectl"),
+            "--kubeconfig",
+            str(kubeconfig or self.kubeconfig_path),
+        ]
+        finished = subprocess.run(
+            [*command, *args], input=input, capture_output=True, text=True, timeout=120
+        )
+        if check and finished.returncode:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {finished.stderr.strip()}")
+        return finished
 
 
 def _unverified_context():

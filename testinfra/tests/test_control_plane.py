@@ -146,3 +146,19 @@ def test_a_deleted_namespace_is_terminating_then_gone(api_client, namespace):
         return False
 
     wait_for(gone, message=f"namespace {namespace} to go")
+
+
+def test_kubectl_applies_server_side_to_the_control_plane(control_plane, api_client, namespace):
+    version = json.loads(control_plane.kubectl("version", "-o", "json").stdout)
+    assert version["serverVersion"]["gitVersion"] == version["clientVersion"]["gitVersion"]
+    manifest = (
+        f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: settings, namespace: {namespace}}}\n"
+        "data: {mode: cluster}\n"
+    )
+    applied = control_plane.kubectl(
+        "apply", "--server-side", "--field-manager", "test", "-f", "-", input=manifest
+    )
+    assert applied.stdout.strip() == "configmap/settings serverside-applied"
+    found = client.CoreV1Api(api_client).read_namespaced_config_map("settings", namespace)
+    assert found.data == {"mode": "cluster"}
+    assert [entry.manager for entry in found.metadata.managed_fields] == ["test"]
