@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build a real Kubernetes control plane for the cluster tests from the upstream Go modules:
 # kube-apiserver, kube-controller-manager, kube-scheduler and kubectl from k8s.io/kubernetes, etcd from
-# go.etcd.io/etcd, and kwok (sigs.k8s.io/kwok) for fake nodes whose pods run without containers.
+# go.etcd.io/etcd, kwok (sigs.k8s.io/kwok) for fake nodes whose pods run without containers, and
+# the InferenceService CRD of a KServe release (github.com/kserve/kserve).
 # Idempotent: each binary that is already in the cache for the pinned versions is left alone.
 # testinfra/control_plane.py starts them.
 set -euo pipefail
@@ -9,6 +10,7 @@ set -euo pipefail
 K8S_VERSION="${K8S_VERSION:-v1.37.2}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.17}"
 KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
+KSERVE_VERSION="${KSERVE_VERSION:-v0.20.0}"
 CACHE_ROOT="${MODELPORT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/modelport}"
 BIN_DIR="$CACHE_ROOT/control-plane/$K8S_VERSION"
 # The Go module the Kubernetes binaries are built from lives in the cache, outside the checkout.
@@ -111,6 +113,22 @@ if [[ ! -f "$STAGES" ]]; then
     done >"$STAGES.tmp"
     mv "$STAGES.tmp" "$STAGES"
     echo "kwok stages written: $STAGES"
+fi
+
+# --- KServe's CustomResourceDefinitions -----------------------------------------------------------
+# The kserve and kserve-llm templates render InferenceServices: the apiserver checks them against
+# the CRDs of a KServe release, taken from its Go module (no KServe controller runs in the tests).
+KSERVE_DIR="$BIN_DIR/kserve-$KSERVE_VERSION"
+if [[ -f "$KSERVE_DIR/inferenceservices.yaml" ]]; then
+    echo "KServe $KSERVE_VERSION CRDs already copied"
+else
+    kserve_src=$(cd "$BIN_DIR" && GOFLAGS=-mod=mod go mod download -json "github.com/kserve/kserve@$KSERVE_VERSION" |
+        sed -n 's/^\s*"Dir": "\(.*\)",\?$/\1/p')
+    mkdir -p "$KSERVE_DIR"
+    cp "$kserve_src/config/crd/full/serving.kserve.io_inferenceservices.yaml" "$KSERVE_DIR/inferenceservices.yaml.tmp"
+    chmod u+w "$KSERVE_DIR/inferenceservices.yaml.tmp"
+    mv "$KSERVE_DIR/inferenceservices.yaml.tmp" "$KSERVE_DIR/inferenceservices.yaml"
+    echo "KServe $KSERVE_VERSION CRDs copied: $KSERVE_DIR"
 fi
 
 # --- etcd ---------------------------------------------------------------------------------------

@@ -29,6 +29,9 @@ BUILD_SCRIPT = "testinfra/build_control_plane.sh"
 COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok")
 # The Stages kwok runs (it starts with none otherwise), written by the build script.
 KWOK_STAGES = "kwok-stages.yaml"
+# KServe's InferenceService CRD, copied by the build script from the release's Go module.
+KSERVE_VERSION = os.environ.get("KSERVE_VERSION", "v0.20.0")
+KSERVE_CRD = f"kserve-{KSERVE_VERSION}/inferenceservices.yaml"
 SERVICE_CIDR = "10.96.0.0/16"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 # kwok manages only the nodes with this annotation (kwok's own convention for fake nodes).
@@ -59,8 +62,7 @@ def missing_binaries(bin_dir=None):
     """The names of the binaries that are not built yet (empty when the control plane can start)."""
     bin_dir = Path(bin_dir or control_plane_dir())
     missing = [name for name in COMPONENTS if not os.access(bin_dir / name, os.X_OK)]
-    if not (bin_dir / KWOK_STAGES).is_file():
-        missing.append(KWOK_STAGES)
+    missing += [name for name in (KWOK_STAGES, KSERVE_CRD) if not (bin_dir / name).is_file()]
     if etcd_binary(bin_dir) is None:
         missing.append("etcd")
     return missing
@@ -508,6 +510,21 @@ class ControlPlane:
         )
         with urllib.request.urlopen(request, timeout=30, context=context) as response:
             return json.loads(response.read() or b"{}")
+
+    def install_kserve_crds(self, timeout=60):
+        """KServe's InferenceService CRD, established: the apiserver then validates
+        InferenceServices against its schema (no KServe controller acts on them)."""
+        self.kubectl("apply", "--server-side", "-f", str(self.bin_dir / KSERVE_CRD))
+        # (`kubectl wait --for=condition=Established` fails while the CRD has no conditions yet.)
+        path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            crd = self.request("GET", path + "inferenceservices.serving.kserve.io")
+            conditions = (crd.get("status") or {}).get("conditions") or []
+            if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"KServe's InferenceService CRD not established in {timeout}s")
 
     def kubectl(self, *args, input=None, kubeconfig=None, check=True):
         """Run the kubectl built with the control plane (as the admin, or with `kubeconfig`);

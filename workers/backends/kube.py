@@ -21,6 +21,7 @@ from workers.errors import PermanentError, TransientError
 
 FIELD_MANAGER = "modelport"
 _TRANSIENT_STATUS = {0, 408, 409, 429, 500, 502, 503, 504}
+_TYPED_PATCH_FAILURE = "failed to create typed patch object"
 
 
 @dataclass(frozen=True)
@@ -103,16 +104,21 @@ class KubeClient:
         except ValueError:
             reason = exc.reason
         message = f"Kubernetes {action} failed ({exc.status}): {reason}"
-        return (
-            TransientError(message) if exc.status in _TRANSIENT_STATUS else PermanentError(message)
-        )
+        # The apiserver answers an apply that does not fit the object's schema with a 500 (the
+        # typed patch can't be built): the same manifest will never fit, so don't retry it.
+        schema_misfit = exc.status == 500 and str(reason).startswith(_TYPED_PATCH_FAILURE)
+        if exc.status in _TRANSIENT_STATUS and not schema_misfit:
+            return TransientError(message)
+        return PermanentError(message)
 
     def apply(self, manifest):
         """Server-side apply: create or update; the same manifest applied twice changes nothing."""
         kind = kind_of(manifest)
         meta = manifest["metadata"]
         path = kind.path(meta.get("namespace"), meta["name"])
-        query = [("fieldManager", FIELD_MANAGER), ("force", "true")]
+        # Strict: a field the schema does not know (a custom resource's above all, which the
+        # apiserver would otherwise drop in silence) is an error that names it.
+        query = [("fieldManager", FIELD_MANAGER), ("force", "true"), ("fieldValidation", "Strict")]
         try:
             return self._request("PATCH", path, query, manifest, "application/apply-patch+yaml")
         except ApiException as exc:

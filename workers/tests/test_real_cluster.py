@@ -38,7 +38,7 @@ from kubernetes.client.rest import ApiException
 
 from core.phase import Phase
 from endpoints.models import Endpoint
-from endpoints.services import scale
+from endpoints.services import request_endpoint_deletion, scale
 from endpoints.tasks import reconcile_endpoint, resync_endpoints, sync_endpoint_status
 from endpoints.tests.conftest import new_endpoint
 from models_store.models import ModelVersion, VersionState
@@ -380,6 +380,94 @@ def test_a_vllm_endpoint_of_a_ready_model_version_turns_ready(admin, make_endpoi
     assert fetch.command[-2:] == [f"s3://{provisioned.bucket}/llm/3/", "/mnt/models/model/"]
     status_until(endpoint, lambda e: e.phase == Phase.READY, message="the vLLM endpoint Ready")
     assert endpoint.available_replicas == 1
+
+
+@pytest.fixture(scope="session")
+def kserve(control_plane):
+    """KServe's InferenceService CRD (from the release's Go module), without its controller."""
+    control_plane.install_kserve_crds()
+
+
+def inference_service(admin, namespace, name):
+    objects = client.CustomObjectsApi(admin)
+    return read(
+        objects.get_namespaced_custom_object,
+        "serving.kserve.io",
+        "v1beta1",
+        namespace,
+        "inferenceservices",
+        name,
+    )
+
+
+def contains(stored, rendered):
+    """Every field of `rendered` is in `stored` with the same value (a CRD's structural schema
+    silently drops the fields it does not know)."""
+    if isinstance(rendered, dict):
+        return isinstance(stored, dict) and all(
+            key in stored and contains(stored[key], value) for key, value in rendered.items()
+        )
+    if isinstance(rendered, list):
+        return (
+            isinstance(stored, list)
+            and len(stored) == len(rendered)
+            and all(map(contains, stored, rendered))
+        )
+    return stored == rendered
+
+
+@pytest.mark.parametrize("serving", ["kserve", "kserve-llm"])
+def test_the_kserve_templates_are_valid_inferenceservices_kept_whole_scaled_and_deleted(
+    admin, kserve, make_endpoint, provisioned, serving, django_capture_on_commit_callbacks
+):
+    from endpoints.rendering import render_endpoint_manifests
+
+    ModelVersion.objects.create(tenant=provisioned, name="llm", version=2, state=VersionState.READY)
+    endpoint = reconcile(
+        make_endpoint("isvc", serving=serving, model_name="llm", version_policy="{latest {}}")
+    )
+    namespace = provisioned.name
+    assert endpoint.phase == Phase.PROVISIONING, endpoint.message
+    (rendered,) = render_endpoint_manifests(endpoint)
+    stored = inference_service(admin, namespace, "isvc")
+    assert stored is not None
+    assert stored["metadata"]["labels"]["modelport.io/endpoint"] == "isvc"
+    assert contains(stored["spec"], rendered["spec"]), (rendered["spec"], stored["spec"])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        scale(endpoint, 2)
+    scaled = inference_service(admin, namespace, "isvc")["spec"]["predictor"]
+    assert scaled["maxReplicas"] == 2
+    assert scaled["model"] == stored["spec"]["predictor"]["model"]
+
+    request_endpoint_deletion(endpoint)
+    reconcile(endpoint)
+    assert not Endpoint.objects.filter(pk=endpoint.pk).exists()
+    assert inference_service(admin, namespace, "isvc") is None
+
+
+def test_a_template_field_the_crd_does_not_know_fails_the_endpoint_and_names_it(
+    admin, kserve, make_endpoint, provisioned
+):
+    # FINDING: without fieldValidation=Strict the apiserver prunes fields a custom resource's
+    # schema does not know and answers 200: an admin's typo in a template vanished in silence.
+    # With it, the apiserver answers 500 ("failed to create typed patch object"), which the
+    # worker must not retry: the same manifest never fits.
+    from endpoints.models import ServingTemplate, ServingTemplateFile
+
+    kserve_files = ServingTemplate.objects.get(name="kserve").files()
+    template = ServingTemplate.objects.create(name="kserve-typo")
+    for filename, content in kserve_files.items():
+        content = content.replace("    minReplicas:", "    minReplica:")
+        ServingTemplateFile.objects.create(template=template, filename=filename, content=content)
+    ModelVersion.objects.create(tenant=provisioned, name="llm", version=1, state=VersionState.READY)
+
+    endpoint = reconcile(make_endpoint("typo", serving="kserve-typo", model_name="llm"))
+
+    assert endpoint.phase == Phase.FAILED
+    assert endpoint.message.startswith("Kubernetes apply of InferenceService typo failed (500)")
+    assert ".spec.predictor.minReplica: field not declared in schema" in endpoint.message
+    assert inference_service(admin, provisioned.name, "typo") is None
 
 
 # --- 3. scale to 2 and back, delete ---------------------------------------------------------
