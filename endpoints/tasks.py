@@ -12,9 +12,10 @@ from core import audit
 from core.phase import Phase
 from endpoints.models import Endpoint
 from endpoints.targets import endpoint_target
+from tenants.models import Tenant
 from tenants.tasks import due_for_reconcile
 from workers.backends import get_orchestrator
-from workers.errors import PermanentError, TransientError
+from workers.errors import NamespaceTerminating, PermanentError, TransientError
 from workers.reconcile import (
     RECONCILE,
     count_generation_lag,
@@ -52,7 +53,7 @@ def reconcile_endpoint(self, *, pk):
 def _apply_endpoint(endpoint):
     tenant = endpoint.tenant
     if tenant.deletion_requested_at:
-        raise PermanentError(f"Tenant {tenant.name} is being deleted.")
+        return _stand_down(endpoint)
     if tenant.observed_generation == 0:
         raise TransientError(f"Tenant {tenant.name} is not provisioned yet.")
     generation = endpoint.generation
@@ -60,7 +61,15 @@ def _apply_endpoint(endpoint):
         _observe_endpoint(
             endpoint.pk, finished=False, phase=Phase.PROVISIONING, message="Applying the objects."
         )
-    get_orchestrator().apply_endpoint(endpoint_target(endpoint))
+    try:
+        get_orchestrator().apply_endpoint(endpoint_target(endpoint))
+    except NamespaceTerminating:
+        # The tenant's deletion started after this task read the rows: its namespace refuses
+        # new objects, and the endpoint goes with the tenant. Otherwise retry: the tenant's own
+        # reconcile makes a namespace deleted outside Modelport again.
+        if Tenant.objects.filter(pk=tenant.pk, deletion_requested_at__isnull=True).exists():
+            raise
+        return _stand_down(endpoint)
     _observe_endpoint(
         endpoint.pk,
         phase=Phase.PROVISIONING,
@@ -69,6 +78,17 @@ def _apply_endpoint(endpoint):
     )
     count_generation_lag("endpoint", endpoint)
     return "applied"
+
+
+def _stand_down(endpoint):
+    """Nothing to apply: the endpoint's tenant is being deleted, and the endpoint with it."""
+    _observe_endpoint(
+        endpoint.pk,
+        phase=Phase.DELETING,
+        message=f"Tenant {endpoint.tenant.name} is being deleted, and this endpoint with it.",
+    )
+    logger.info("endpoint %s not applied: its tenant is being deleted", endpoint)
+    return "tenant deleting"
 
 
 def _delete_endpoint(endpoint):

@@ -59,6 +59,8 @@ def _provision_tenant(tenant):
     try:
         orchestrator.apply_tenant(tenant.namespace, manifests)
     except NamespaceTerminating as exc:
+        if not Tenant.objects.filter(pk=tenant.pk, deletion_requested_at__isnull=True).exists():
+            return "deleting"  # the deletion started after this task read the row
         # Not Ready while the namespace goes: new objects can't be made in it.
         _observe(tenant.pk, finished=False, phase=Phase.PROVISIONING, message=str(exc))
         raise

@@ -17,11 +17,13 @@ from django.conf import settings
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from workers.errors import PermanentError, TransientError
+from workers.errors import NamespaceTerminating, PermanentError, TransientError
 
 FIELD_MANAGER = "modelport"
 _TRANSIENT_STATUS = {0, 408, 409, 429, 500, 502, 503, 504}
 _TYPED_PATCH_FAILURE = "failed to create typed patch object"
+# The NamespaceLifecycle admission's refusal of new objects in a namespace that is going.
+_NAMESPACE_TERMINATING = "because it is being terminated"
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,8 @@ class KubeClient:
         # The apiserver answers an apply that does not fit the object's schema with a 500 (the
         # typed patch can't be built): the same manifest will never fit, so don't retry it.
         schema_misfit = exc.status == 500 and str(reason).startswith(_TYPED_PATCH_FAILURE)
+        if exc.status == 403 and _NAMESPACE_TERMINATING in str(reason):
+            return NamespaceTerminating(message)
         if exc.status in _TRANSIENT_STATUS and not schema_misfit:
             return TransientError(message)
         return PermanentError(message)

@@ -27,6 +27,7 @@ Run: .venv/bin/pytest -m cluster workers/tests/test_real_cluster.py
 
 import base64
 import json
+import logging
 import time
 import uuid
 from pathlib import Path
@@ -664,6 +665,29 @@ def test_a_namespace_deleted_behind_the_platforms_back_is_made_again_once_it_is_
     namespace = core.read_namespace(name)
     assert namespace.metadata.deletion_timestamp is None
     assert core.read_namespaced_resource_quota("modelport-quota", name).spec.hard
+
+
+def test_an_endpoint_apply_that_races_its_tenants_deletion_stands_down_quietly(
+    admin, make_endpoint, provisioned, caplog
+):
+    # FINDING: the task read its rows, then the tenant's deletion began: the namespace refuses
+    # new objects (403 "... because it is being terminated"), which failed the endpoint and
+    # logged a warning. Now the endpoint is Deleting with its tenant, and the log says so calmly.
+    from endpoints.tasks import _apply_endpoint
+
+    endpoint = make_endpoint()
+    stale = Endpoint.objects.select_related("tenant", "serving").get(pk=endpoint.pk)
+    request_tenant_deletion(provisioned)
+    client.CoreV1Api(admin).delete_namespace(provisioned.name)
+
+    assert _apply_endpoint(stale) == "tenant deleting"
+
+    endpoint.refresh_from_db()
+    assert endpoint.phase == Phase.DELETING
+    assert endpoint.message == (
+        f"Tenant {provisioned.name} is being deleted, and this endpoint with it."
+    )
+    assert [r.levelname for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 # --- 5. the worker with the deploy manifests' ServiceAccount and ClusterRole -------------------
