@@ -540,6 +540,72 @@ def test_a_terminating_pod_is_not_counted_as_running(
     assert endpoint.running_pods == 1
 
 
+KUBELET_STATES = {
+    "CrashLoopBackOff": (
+        {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s restarting failed"}},
+        {"terminated": {"reason": "Error", "exitCode": 1}},
+        "is in CrashLoopBackOff: back-off 40s restarting failed",
+    ),
+    "ImagePullBackOff": (
+        {"waiting": {"reason": "ImagePullBackOff", "message": 'Back-off pulling image "x"'}},
+        {},
+        'is in ImagePullBackOff: Back-off pulling image "x"',
+    ),
+    "OOMKilled": (
+        {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 10s restarting failed"}},
+        {"terminated": {"reason": "OOMKilled", "exitCode": 137}},
+        "is in CrashLoopBackOff (last terminated: OOMKilled; raise its memory limit)",
+    ),
+}
+
+
+@pytest.mark.parametrize("state", sorted(KUBELET_STATES))
+def test_a_pod_the_kubelet_reports_stuck_fails_the_endpoint_with_the_reason(
+    admin, make_endpoint, state
+):
+    # The status a kubelet writes (kwok runs no containers, so the test writes it through the
+    # pods/status subresource, as a kubelet does); the controllers react as they would.
+    endpoint = reconcile(make_endpoint())
+    namespace = endpoint.tenant.name
+    status_until(endpoint, lambda e: e.phase == Phase.READY, message="the endpoint Ready")
+    (pod,) = running_pods(admin, namespace)
+    current, last, sentence = KUBELET_STATES[state]
+    container = pod.spec.containers[0].name
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    status = {
+        "conditions": [
+            {"type": "Ready", "status": "False", "lastTransitionTime": now},
+            {"type": "ContainersReady", "status": "False", "lastTransitionTime": now},
+        ],
+        "containerStatuses": [
+            {
+                "name": container,
+                "image": pod.spec.containers[0].image,
+                "imageID": "",
+                "ready": False,
+                "restartCount": 3,
+                "state": current,
+                "lastState": last,
+            }
+        ],
+    }
+    client.CoreV1Api(admin).patch_namespaced_pod_status(
+        pod.metadata.name, namespace, {"status": status}
+    )
+
+    status_until(endpoint, lambda e: e.phase == Phase.FAILED, message=f"{state}: Failed")
+    assert endpoint.message == f"Pod {pod.metadata.name}: container {container} {sentence}"
+    # The Deployment controller sees the pod go unready too.
+    apps = client.AppsV1Api(admin)
+    wait_until(
+        lambda: (
+            not apps.read_namespaced_deployment("endpoint", namespace).status.available_replicas
+        ),
+        message="the Deployment to count no available replica",
+        timeout=30,
+    )
+
+
 def test_a_replica_count_changed_with_kubectl_is_scaled_back(admin, make_endpoint):
     endpoint = reconcile(make_endpoint())
     namespace = endpoint.tenant.name
