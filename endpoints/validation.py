@@ -4,6 +4,7 @@ a sentence that says what is wrong and what would be right."""
 import re
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from core.quantity import is_quantity, quantity_value
@@ -190,6 +191,23 @@ def validate_resources(resources):
         if limit is not None and quantity_value(request) > quantity_value(limit):
             errors[f"requests.{name}"] = (
                 f"requests.{name} ({request}) exceeds limits.{name} ({limit})."
+            )
+    # A container that names no limit gets the tenant's default (its LimitRange), and the
+    # cluster refuses a pod whose request is above its limit: say so now, not at the pod.
+    defaults = {
+        "cpu": settings.MODELPORT_DEFAULT_CPU_LIMIT,
+        "memory": settings.MODELPORT_DEFAULT_MEMORY_LIMIT,
+    }
+    for name, default in defaults.items():
+        request = clean.get("requests", {}).get(name)
+        if (
+            request is not None
+            and name not in clean.get("limits", {})
+            and quantity_value(request) > quantity_value(default)
+        ):
+            errors[f"requests.{name}"] = (
+                f"requests.{name} ({request}) exceeds the {name} limit a container gets when it "
+                f"names none ({default}); set limits.{name} too."
             )
     if errors:
         raise ValidationError(errors)

@@ -511,6 +511,24 @@ def test_reference_flat_resource_keys_are_taken_on_create_and_patch(editor_api, 
     assert "requests.cpu" in refused.json()["error"]["message"]
 
 
+def test_a_request_above_the_default_limit_needs_a_limit(editor_api, tenant, settings):
+    # Found on the real apiserver: LimitRanger gives a container without limits the tenant's
+    # default limit and refuses the pod when the request is above it.
+    settings.MODELPORT_DEFAULT_CPU_LIMIT = "1"
+    refused = create(editor_api, resources={"requests": {"cpu": "2", "memory": "1Gi"}})
+    assert refused.status_code == 400
+    assert refused.json()["error"]["fields"] == {
+        "resources": {
+            "requests.cpu": [
+                "requests.cpu (2) exceeds the cpu limit a container gets when it names none (1); "
+                "set limits.cpu too."
+            ]
+        }
+    }
+    with_limit = {"requests": {"cpu": "2"}, "limits": {"cpu": "2"}}
+    assert create(editor_api, resources=with_limit).status_code == 201
+
+
 def test_serving_and_subject_have_defaults(editor_api, tenant, settings):
     body = {k: v for k, v in BODY.items() if k not in ("servingName", "subjectName")}
     created = editor_api.post("/tenants/test/endpoints", body, format="json")
