@@ -118,6 +118,7 @@ MIDDLEWARE = [
     "portal.middleware.CloseConnectionsAfterAsgiRequest",
     "portal.middleware.HttpMetrics",
     "portal.middleware.RequestIdOutsideAsgi",
+    "portal.middleware.ProbesAnswerAnyHost",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

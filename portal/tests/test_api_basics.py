@@ -62,6 +62,15 @@ def test_healthz_answers_without_login(client):
     assert client.get("/healthz").json() == {"status": "OK"}
 
 
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_the_probes_answer_the_kubelet_at_the_pods_ip(client, settings, path):
+    # The kubelet's Host header is the pod's IP, never in ALLOWED_HOSTS: Django answered 400,
+    # so web pods with a real ALLOWED_HOSTS were never ready.
+    settings.ALLOWED_HOSTS = ["portal.example.com"]
+    assert client.get(path, HTTP_HOST="10.244.1.17:8000").status_code == 200
+    assert client.get("/tenants", HTTP_HOST="10.244.1.17:8000").status_code == 400
+
+
 def test_readyz_checks_each_dependency(client, settings):
     # The test settings use Redis (make test sets REDIS_URL), the test database, the local
     # filesystem store and the local orchestrator.
