@@ -20,7 +20,7 @@ LLM_VERSION := $(shell sed -n 's/^llama-cpp-python\[server\]==//p' requirements-
 export MODELPORT_LLAMA_PYTHON ?= $(MODELPORT_CACHE)/llama-cpp-python/$(LLM_VERSION)/bin/python
 
 .PHONY: run test lint format venv clean screenshots bench-upload bench-endpoints bench-gateway \
-	bench-llm-gateway system-packages s3-gateway llm-server control-plane test-cluster
+	bench-llm-gateway system-packages s3-gateway llm-server control-plane helm test-cluster
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -80,7 +80,7 @@ s3-gateway:
 llm-server:
 	tools/tiny_llm/build_server.sh
 
-test: system-packages venv lint $(OIDC_MODULES) s3-gateway llm-server control-plane
+test: system-packages venv lint $(OIDC_MODULES) s3-gateway llm-server control-plane helm
 	$(BIN)/pytest
 
 # A real Kubernetes control plane (kube-apiserver, kube-controller-manager, kube-scheduler and
@@ -89,7 +89,12 @@ test: system-packages venv lint $(OIDC_MODULES) s3-gateway llm-server control-pl
 control-plane:
 	testinfra/build_control_plane.sh
 
-test-cluster: system-packages venv control-plane
+# The Helm CLI for the chart tests (deploy/tests), built once per machine from the helm.sh/helm/v4
+# Go module into ~/.cache/modelport (364 s cold on one core; nothing once built).
+helm:
+	testinfra/build_helm.sh
+
+test-cluster: system-packages venv control-plane helm
 	$(BIN)/pytest -m cluster
 
 # The portal journey in headless Chromium, saving its screenshots to docs/screenshots/.

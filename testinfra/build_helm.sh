@@ -19,7 +19,7 @@ echo "building helm $HELM_VERSION with $(go version) into $BIN_DIR (a cold build
 start=$(date +%s)
 # GOBIN keeps the binary out of the checkout; the Go build cache stays in its default place.
 # The version is set as helm's own Makefile sets it (`helm version` says v4.3 otherwise).
-GOBIN="$BIN_DIR" GOMAXPROCS="${GOMAXPROCS:-1}" GOFLAGS=-buildvcs=false nice -n 19 \
+GOBIN="$BIN_DIR" GOMAXPROCS="${GOMAXPROCS:-$(nproc)}" GOFLAGS=-buildvcs=false nice -n 19 \
     go install -v -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$HELM_VERSION" \
     "helm.sh/helm/v4/cmd/helm@$HELM_VERSION"
 echo "built in $(( $(date +%s) - start ))s: $BINARY ($("$BINARY" version --short))"

@@ -18,6 +18,6 @@ mkdir -p "$BIN_DIR"
 echo "building versitygw $VERSITYGW_VERSION with $(go version) into $BIN_DIR (a cold build takes minutes)"
 start=$(date +%s)
 # GOBIN keeps the binary out of the checkout; the Go build cache stays in its default place.
-GOBIN="$BIN_DIR" GOMAXPROCS="${GOMAXPROCS:-1}" nice -n 19 \
+GOBIN="$BIN_DIR" GOMAXPROCS="${GOMAXPROCS:-$(nproc)}" nice -n 19 \
     go install -v "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION"
 echo "built in $(( $(date +%s) - start ))s: $BINARY"
