@@ -511,6 +511,32 @@ class ControlPlane:
         with urllib.request.urlopen(request, timeout=30, context=context) as response:
             return json.loads(response.read() or b"{}")
 
+    def service_account_kubeconfig(self, namespace, account, path):
+        """A kubeconfig at `path` with a token minted for the ServiceAccount through the
+        TokenRequest API (an hour): the cluster as a pod running under that account sees it."""
+        answer = self.request(
+            "POST",
+            f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token",
+            {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+             "spec": {"audiences": [], "expirationSeconds": 3600}},
+        )  # fmt: skip
+        cluster = {"server": self.url, "certificate-authority": str(self.ca_file)}
+        Path(path).write_text(
+            json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [{"name": "test", "cluster": cluster}],
+                    "users": [{"name": account, "user": {"token": answer["status"]["token"]}}],
+                    "contexts": [
+                        {"name": account, "context": {"cluster": "test", "user": account}}
+                    ],
+                    "current-context": account,
+                }
+            )
+        )
+        return str(path)
+
     def install_kserve_crds(self, timeout=60):
         """KServe's InferenceService CRD, established: the apiserver then validates
         InferenceServices against its schema (no KServe controller acts on them)."""

@@ -546,43 +546,6 @@ def test_the_web_account_reads_only_the_apiservers_version(admin, installed):
 # --- the worker itself, as the chart's ServiceAccount --------------------------------------------
 
 
-def token_kubeconfig(control_plane, admin, namespace, account, path):
-    """A kubeconfig with a token minted for the ServiceAccount through the TokenRequest API: the
-    worker as its pod would see the cluster."""
-    token = (
-        client.CoreV1Api(admin)
-        .create_namespaced_service_account_token(
-            account,
-            namespace,
-            client.AuthenticationV1TokenRequest(
-                spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600)
-            ),
-        )
-        .status.token
-    )
-    path.write_text(
-        json.dumps(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [
-                    {
-                        "name": "test",
-                        "cluster": {
-                            "server": control_plane.url,
-                            "certificate-authority": str(control_plane.ca_file),
-                        },
-                    }
-                ],
-                "users": [{"name": account, "user": {"token": token}}],
-                "contexts": [{"name": "worker", "context": {"cluster": "test", "user": account}}],
-                "current-context": "worker",
-            }
-        )
-    )
-    return str(path)
-
-
 @pytest.mark.django_db
 def test_the_worker_runs_a_tenant_and_an_endpoint_as_the_charts_service_account(
     admin, control_plane, installed, tenant, worker_countdown, settings, tmp_path
@@ -590,8 +553,8 @@ def test_the_worker_runs_a_tenant_and_an_endpoint_as_the_charts_service_account(
     """Every call the tenant, endpoint, status and resync tasks make, with the chart's worker
     token: a right the ClusterRole lacks is a 403, a Failed row, and a failure here."""
     account = f"{installed['fullname']}-worker"
-    kubeconfig = token_kubeconfig(
-        control_plane, admin, installed["namespace"], account, tmp_path / "kubeconfig"
+    kubeconfig = control_plane.service_account_kubeconfig(
+        installed["namespace"], account, tmp_path / "kubeconfig"
     )
     worker = config.new_client_from_config(config_file=kubeconfig)
     review = client.AuthenticationV1Api(worker).create_self_subject_review({})

@@ -26,7 +26,6 @@ Run: .venv/bin/pytest -m cluster workers/tests/test_real_cluster.py
 """
 
 import base64
-import json
 import logging
 import time
 import uuid
@@ -784,37 +783,8 @@ def worker_kubeconfig(control_plane, admin, tmp_path_factory):
             create[document["kind"]](document)
             if document["kind"] == "ServiceAccount":
                 account = document["metadata"]
-    token = core.create_namespaced_service_account_token(
-        account["name"],
-        account["namespace"],
-        client.AuthenticationV1TokenRequest(
-            spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600)
-        ),
-    ).status.token
     path = tmp_path_factory.mktemp("worker") / "kubeconfig"
-    path.write_text(
-        json.dumps(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [
-                    {
-                        "name": "test",
-                        "cluster": {
-                            "server": control_plane.url,
-                            "certificate-authority": str(control_plane.ca_file),
-                        },
-                    }
-                ],
-                "users": [{"name": "modelport", "user": {"token": token}}],
-                "contexts": [
-                    {"name": "worker", "context": {"cluster": "test", "user": "modelport"}}
-                ],
-                "current-context": "worker",
-            }
-        )
-    )
-    return str(path)
+    return control_plane.service_account_kubeconfig(account["namespace"], account["name"], path)
 
 
 @pytest.fixture
