@@ -20,7 +20,7 @@ LLM_VERSION := $(shell sed -n 's/^llama-cpp-python\[server\]==//p' requirements-
 export MODELPORT_LLAMA_PYTHON ?= $(MODELPORT_CACHE)/llama-cpp-python/$(LLM_VERSION)/bin/python
 
 .PHONY: run test lint format venv clean screenshots bench-upload bench-endpoints bench-gateway \
-	bench-llm-gateway system-packages s3-gateway llm-server control-plane helm test-cluster
+	bench-llm-gateway bench-control-plane system-packages s3-gateway llm-server control-plane helm test-cluster
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -117,6 +117,11 @@ bench-gateway: venv
 # Chat streams straight to tiny-chat and an instrumented SSE server and through /v1/ (BASELINE too).
 bench-llm-gateway: venv llm-server
 	$(BIN)/python bench/llm-gateway/run.py $(if $(BASELINE),--baseline $(BASELINE))
+
+# 100 tenants x 10 endpoints on the real control plane (kwok) and on the emulator, side by side:
+# reconcile throughput, status cycle and its apiserver requests, freshness, API p50/p99.
+bench-control-plane: system-packages venv control-plane
+	$(BIN)/python bench/control-plane/run.py $(if $(QUICK),--quick)
 
 clean:
 	rm -rf $(VENV) $(MLSERVER_VENV) .pytest_cache .ruff_cache $(OIDC_PROVIDER)/node_modules

@@ -419,6 +419,10 @@ class ControlPlane:
                 # Every controller on by default (v1.37 has no cloud controllers left in it).
                 "--controllers=*",
                 "--leader-elect=false",
+                # kwok renews its fake nodes' leases from a process that shares the machine with
+                # the suite: a late renewal must not make a node NotReady, whose pods kwok's
+                # stages would then never make Ready again (they ready Pending pods only).
+                "--node-monitor-grace-period=10m",
                 "--profiling=false",
                 "--v=1",
             ],

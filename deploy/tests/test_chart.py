@@ -126,6 +126,23 @@ def job_complete(admin, namespace, name):
     return conditions.get("Complete") == "True"
 
 
+def cluster_state(admin, namespace):
+    """The namespace's pods and the nodes' readiness and taints, for a test that timed out."""
+    core = client.CoreV1Api(admin)
+    pods = [
+        f"pod {p.metadata.name}: {p.status.phase} on {p.spec.node_name}, "
+        + ", ".join(f"{c.type}={c.status} {c.reason or ''}" for c in p.status.conditions or [])
+        for p in core.list_namespaced_pod(namespace).items
+    ]
+    nodes = [
+        f"node {n.metadata.name}: "
+        + ", ".join(f"{c.type}={c.status}" for c in n.status.conditions or [])
+        + f"; taints {[t.key for t in n.spec.taints or []]}"
+        for n in core.list_node().items
+    ]
+    return "\n".join(pods + nodes)
+
+
 def deployment_available(admin, namespace, name):
     deployment = client.AppsV1Api(admin).read_namespaced_deployment_status(name, namespace)
     conditions = {c.type: c.status for c in deployment.status.conditions or []}
@@ -151,11 +168,14 @@ def installed(helm, admin):
     fullname = f"{namespace}-modelport"
     for document in hooks:
         apply(dynamic, [document], namespace)
-    wait_until(
-        lambda: job_complete(admin, namespace, f"{fullname}-migrate"),
-        timeout=60,
-        message="the migrations Job to complete",
-    )
+    try:
+        wait_until(
+            lambda: job_complete(admin, namespace, f"{fullname}-migrate"),
+            timeout=120,
+            message="the migrations Job to complete",
+        )
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{cluster_state(admin, namespace)}") from None
     apply(dynamic, [d for d in documents if not hook(d)], namespace)
     yield {"namespace": namespace, "fullname": fullname, "documents": documents}
     for document in documents:
