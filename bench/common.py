@@ -13,6 +13,35 @@ ROOT = Path(__file__).resolve().parents[1]
 UVICORN = (sys.executable, "-m", "uvicorn")
 
 
+def django_on_postgres(workdir, **env):
+    """Django set up for a benchmark that measures production: PostgreSQL from DATABASE_URL, else
+    a throw-away server (returned, for the caller to stop; None otherwise), the Kubernetes
+    orchestrator, state in `workdir`, quiet logs, then `env`. Exits when the database is not
+    PostgreSQL."""
+    from testinfra.databases import PostgresServer
+
+    database = None
+    if not os.environ.get("DATABASE_URL"):
+        database = PostgresServer().start()
+        os.environ["DATABASE_URL"] = database.url
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="portal.settings",
+        MODELPORT_ORCHESTRATOR="kubernetes",
+        MODELPORT_DATA_DIR=str(workdir),
+        MODELPORT_DOMAIN="bench.example.com",
+        LOG_LEVEL="WARNING",
+        **env,
+    )
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        sys.exit("Set DATABASE_URL to a PostgreSQL server: the benchmark measures production.")
+    return database
+
+
 def embedded_portal(prefix):
     """A fresh embedded portal for a benchmark in a temporary data folder (SQLite, filesystem
     storage, no Redis, the local orchestrator), set up in this process and migrated: returns

@@ -40,8 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from clusters import Emulator, RealCluster  # noqa: E402
 
-from bench.common import machine, serve_portal  # noqa: E402
-from testinfra.databases import PostgresServer  # noqa: E402
+from bench.common import django_on_postgres, machine, serve_portal  # noqa: E402
 from testinfra.servers import free_port  # noqa: E402
 
 # Small enough that 10 fit a tenant's quota many times over; the init container gets the
@@ -517,28 +516,13 @@ def main():
     args.load_before = f"{os.getloadavg()[0]:.1f}"
 
     workdir = Path(tempfile.mkdtemp(prefix="modelport-bench-control-plane-"))
-    database = None
-    if not os.environ.get("DATABASE_URL"):
-        database = PostgresServer().start()
-        os.environ["DATABASE_URL"] = database.url
     for name in ("REDIS_URL", "S3_ENDPOINT_URL", "KUBECONFIG"):
         os.environ.pop(name, None)
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="portal.settings",
-        MODELPORT_ORCHESTRATOR="kubernetes",
-        MODELPORT_DATA_DIR=str(workdir),
-        MODELPORT_DOMAIN="bench.example.com",
-        LOG_LEVEL="WARNING",
-    )
-    import django
-
-    django.setup()
+    database = django_on_postgres(workdir)
     from django.db import connection
 
     from portal.celery import app
 
-    if connection.vendor != "postgresql":
-        sys.exit("Set DATABASE_URL to a PostgreSQL server: the benchmark measures production.")
     app.conf.task_always_eager = True
     app.conf.task_eager_propagates = False  # eager retries re-run the task only this way
 

@@ -14,7 +14,6 @@ the figures measure Modelport, not kubernetes-validate.
 """
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from testinfra.databases import PostgresServer  # noqa: E402
+from bench.common import django_on_postgres  # noqa: E402
 from testinfra.kube_emulator import KubeEmulator  # noqa: E402
 from testinfra.servers import write_kubeconfig  # noqa: E402
 
@@ -64,29 +63,15 @@ def main():
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="modelport-bench-"))
-    database = None
-    if not os.environ.get("DATABASE_URL"):
-        database = PostgresServer().start()
-        os.environ["DATABASE_URL"] = database.url
     manager = EmulatorManager()
     manager.start()
     emulator = manager.Emulator()
     emulator.start()
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="portal.settings",
-        MODELPORT_ORCHESTRATOR="kubernetes",
-        KUBECONFIG=str(write_kubeconfig(workdir / "kubeconfig", emulator.address())),
-        MODELPORT_DATA_DIR=str(workdir),
-        MODELPORT_DOMAIN="bench.example.com",
-        LOG_LEVEL="WARNING",
+    database = django_on_postgres(
+        workdir, KUBECONFIG=str(write_kubeconfig(workdir / "kubeconfig", emulator.address()))
     )
-    import django
-
-    django.setup()
     from django.db import connection
 
-    if connection.vendor != "postgresql":
-        sys.exit("Set DATABASE_URL to a PostgreSQL server: the benchmark measures production.")
     connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
         run(emulator, args)
