@@ -120,9 +120,7 @@ class KubeClient:
         kind = kind_of(manifest)
         meta = manifest["metadata"]
         path = kind.path(meta.get("namespace"), meta["name"])
-        # Strict: a field the schema does not know (a custom resource's above all, which the
-        # apiserver would otherwise drop in silence) is an error that names it.
-        query = [("fieldManager", FIELD_MANAGER), ("force", "true"), ("fieldValidation", "Strict")]
+        query = [("fieldManager", FIELD_MANAGER), ("force", "true")]
         try:
             return self._request("PATCH", path, query, manifest, "application/apply-patch+yaml")
         except ApiException as exc:
