@@ -12,8 +12,7 @@ from core import audit
 from core.phase import Phase
 from endpoints.models import Endpoint
 from endpoints.targets import endpoint_target
-from tenants.models import Tenant
-from tenants.tasks import due_for_reconcile
+from tenants.tasks import deletion_requested, due_for_reconcile
 from workers.backends import get_orchestrator
 from workers.errors import NamespaceTerminating, PermanentError, TransientError
 from workers.reconcile import (
@@ -67,7 +66,7 @@ def _apply_endpoint(endpoint):
         # The tenant's deletion started after this task read the rows: its namespace refuses
         # new objects, and the endpoint goes with the tenant. Otherwise retry: the tenant's own
         # reconcile makes a namespace deleted outside Modelport again.
-        if Tenant.objects.filter(pk=tenant.pk, deletion_requested_at__isnull=True).exists():
+        if not deletion_requested(tenant.pk):
             raise
         return _stand_down(endpoint)
     _observe_endpoint(

@@ -59,7 +59,7 @@ def _provision_tenant(tenant):
     try:
         orchestrator.apply_tenant(tenant.namespace, manifests)
     except NamespaceTerminating as exc:
-        if not Tenant.objects.filter(pk=tenant.pk, deletion_requested_at__isnull=True).exists():
+        if deletion_requested(tenant.pk):
             return "deleting"  # the deletion started after this task read the row
         # Not Ready while the namespace goes: new objects can't be made in it.
         _observe(tenant.pk, finished=False, phase=Phase.PROVISIONING, message=str(exc))
@@ -84,6 +84,12 @@ def _delete_tenant(tenant):
         tenant.delete()
         audit.record("removed", "tenant", tenant.name, tenant=tenant.name)
     return "deleted"
+
+
+def deletion_requested(pk):
+    """Whether the tenant's deletion has been asked for (or the row is gone) by now: a task that
+    read the row earlier and then meets its namespace terminating asks this."""
+    return not Tenant.objects.filter(pk=pk, deletion_requested_at__isnull=True).exists()
 
 
 def due_for_reconcile(queryset):

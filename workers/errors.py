@@ -10,4 +10,5 @@ class PermanentError(Exception):
 
 
 class NamespaceTerminating(TransientError):
-    """A tenant's namespace is being deleted (behind the platform's back): retry once it is gone."""
+    """A tenant's namespace is terminating: its tenant is being deleted, or someone deleted the
+    namespace behind the platform's back (then retry: it is made again once it is gone)."""

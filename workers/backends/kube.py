@@ -106,11 +106,11 @@ class KubeClient:
         except ValueError:
             reason = exc.reason
         message = f"Kubernetes {action} failed ({exc.status}): {reason}"
+        if exc.status == 403 and _NAMESPACE_TERMINATING in str(reason):
+            return NamespaceTerminating(message)
         # The apiserver answers an apply that does not fit the object's schema with a 500 (the
         # typed patch can't be built): the same manifest will never fit, so don't retry it.
         schema_misfit = exc.status == 500 and str(reason).startswith(_TYPED_PATCH_FAILURE)
-        if exc.status == 403 and _NAMESPACE_TERMINATING in str(reason):
-            return NamespaceTerminating(message)
         if exc.status in _TRANSIENT_STATUS and not schema_misfit:
             return TransientError(message)
         return PermanentError(message)
