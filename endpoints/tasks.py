@@ -132,40 +132,35 @@ def endpoint_phase(endpoint, status):
 
 @shared_task(acks_late=True)
 def sync_endpoint_status():
-    """Read pods and Deployments once per tenant namespace (never per endpoint) and write pod
-    counts, replicas and the phase of every applied endpoint. Run by beat."""
-    orchestrator = get_orchestrator()
-    endpoints = (
+    """Read the endpoints' pods and Deployments (two lists for the whole cluster, never one per
+    tenant or endpoint) and write pod counts, replicas and the phase of every applied endpoint.
+    Run by beat."""
+    endpoints = list(
         Endpoint.objects.filter(deletion_requested_at__isnull=True, observed_generation__gt=0)
         .select_related("tenant")
         .order_by("tenant_id", "name")
     )
-    by_tenant = {}
-    for endpoint in endpoints:
-        by_tenant.setdefault(endpoint.tenant_id, []).append(endpoint)
+    try:
+        statuses = get_orchestrator().endpoint_statuses(
+            {(e.tenant.namespace, e.name): e.replicas for e in endpoints}
+        )
+    except (TransientError, PermanentError) as exc:
+        logger.warning("status of endpoints skipped: %s", exc)
+        return {"skipped": str(exc)}
     now = timezone.now()
-    changed = scaled = skipped = 0
-    for group in by_tenant.values():
-        tenant = group[0].tenant
-        try:
-            replicas = {endpoint.name: endpoint.replicas for endpoint in group}
-            statuses = orchestrator.endpoint_status(tenant.namespace, replicas)
-        except (TransientError, PermanentError) as exc:
-            logger.warning("status of tenant %s endpoints skipped: %s", tenant.name, exc)
-            skipped += 1
+    updated = []
+    scaled = 0
+    for endpoint in endpoints:
+        status = statuses.get((endpoint.tenant.namespace, endpoint.name))
+        if status is None:
             continue
-        updated = []
-        for endpoint in group:
-            status = statuses.get(endpoint.name)
-            if status is None:
-                continue
-            if _observe_status(endpoint, status, now):
-                updated.append(endpoint)
-            if status.cluster_replicas not in (None, endpoint.replicas):
-                scale_endpoint.delay(pk=endpoint.pk)
-                scaled += 1
-        changed += _save_status(updated)
-    return {"tenants": len(by_tenant), "changed": changed, "rescaled": scaled, "skipped": skipped}
+        if _observe_status(endpoint, status, now):
+            updated.append(endpoint)
+        if status.cluster_replicas not in (None, endpoint.replicas):
+            scale_endpoint.delay(pk=endpoint.pk)
+            scaled += 1
+    tenants = len({endpoint.tenant_id for endpoint in endpoints})
+    return {"tenants": tenants, "changed": _save_status(updated), "rescaled": scaled}
 
 
 _COUNT_FIELDS = (

@@ -17,21 +17,25 @@ Emulated:
   patch: lists are replaced, never merged by key) and JSON patch (add/remove/replace/test).
 - ``labelSelector`` (full grammar) and ``fieldSelector`` (``=``, ``==``, ``!=`` on any dotted
   path, e.g. ``status.phase``). As on the real server, built-in list items have no kind.
+- Pagination: ``limit`` and an opaque ``continue`` token (the key after which the next page
+  starts, read against the store as it is then, not a snapshot).
 - ``Status`` error bodies, ``fail_next`` and ``delay_next`` fault injection, a request log,
   an optional ``validator`` called on every object a client creates or applies, ``/version``,
   ``/healthz``, ``/api`` and ``/apis``.
 - Deleting a Namespace deletes its contents at once (the real server first marks it
   ``Terminating`` and a controller empties it).
 
-Not emulated: watch (400), dryRun (400), deletecollection, pagination, admission, defaulting
-beyond the metadata above, schema validation (unless a ``validator`` is given), field ownership
-and apply conflicts (``force`` is ignored; ``managedFields`` lists only Apply managers),
-finalizers and graceful deletion, garbage collection via ownerReferences, authn/authz, and
-controllers (a Deployment never creates Pods: tests store Pods with ``put_object``).
+Not emulated: watch (400), dryRun (400), deletecollection, expired continue tokens (410),
+admission, defaulting beyond the metadata above, schema validation (unless a ``validator`` is
+given), field ownership and apply conflicts (``force`` is ignored; ``managedFields`` lists only
+Apply managers), finalizers and graceful deletion, garbage collection via ownerReferences,
+authn/authz, and controllers (a Deployment never creates Pods: tests store Pods with
+``put_object``).
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import re
@@ -113,6 +117,11 @@ _FIELD_REQUIREMENT = re.compile(r"([A-Za-z0-9_.]+)\s*(==|=|!=)\s*([^,]*)")
 
 # Status reasons that differ from the HTTP phrase without spaces ("Not Found" -> "NotFound").
 REASONS = {410: "Expired", 422: "Invalid", 500: "InternalError", 504: "Timeout"}
+
+
+def _list_position(obj: dict) -> tuple[str, str]:
+    """Where an object comes in a list: by namespace, then name."""
+    return obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
 
 
 class RecordedRequest(NamedTuple):
@@ -588,14 +597,29 @@ class KubeEmulator:
             and label_match(obj["metadata"].get("labels") or {})
             and field_match(obj)
         ]
-        items.sort(key=lambda obj: (obj["metadata"].get("namespace", ""), obj["metadata"]["name"]))
+        items.sort(key=_list_position)
+        metadata = {"resourceVersion": str(self._resource_version)}
+        if params.get("continue"):
+            try:
+                after = tuple(json.loads(base64.urlsafe_b64decode(params["continue"])))
+            except ValueError:
+                raise ApiError(400, "continue key is not valid") from None
+            items = [item for item in items if _list_position(item) > after]
+        try:
+            limit = int(params.get("limit") or 0)
+        except ValueError:
+            raise ApiError(400, f"limit must be a number, not {params['limit']!r}") from None
+        if 0 < limit < len(items):
+            items = items[:limit]
+            last = json.dumps(_list_position(items[-1])).encode()
+            metadata["continue"] = base64.urlsafe_b64encode(last).decode()
         if not target.rtype.custom:
             for item in items:
                 del item["apiVersion"], item["kind"]
         return {
             "apiVersion": target.rtype.api_version,
             "kind": f"{target.rtype.kind}List",
-            "metadata": {"resourceVersion": str(self._resource_version)},
+            "metadata": metadata,
             "items": items,
         }
 

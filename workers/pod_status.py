@@ -1,4 +1,4 @@
-"""Endpoint status from listed Pods and Deployments: pure functions, so every rule is testable
+"""Endpoint status from listed Pods and Deployments, with no I/O, so every rule is testable
 without a cluster."""
 
 from dataclasses import dataclass
@@ -62,36 +62,47 @@ def _is_ready(pod):
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
-def summarize_endpoints(replicas, pods, deployments, endpoint_label):
-    """{endpoint name: EndpointStatus} for the endpoints in `replicas` ({name: desired replica
-    count}), from one namespace's pods and Deployments (already narrowed to endpoint objects by
-    label)."""
-    result = {name: EndpointStatus() for name in replicas}
-    ready = dict.fromkeys(result, 0)
-    for pod in pods:
-        owner = pod["metadata"].get("labels", {}).get(endpoint_label)
-        status = result.get(owner)
+class StatusTally:
+    """Endpoint status counted from listed Pods and Deployments (already narrowed to endpoint
+    objects by label), one object at a time, so a list read page by page is never held whole.
+    `replicas` is {(namespace, endpoint name): desired replica count}; objects of other endpoints
+    are ignored."""
+
+    def __init__(self, replicas, endpoint_label):
+        self.replicas = replicas
+        self.endpoint_label = endpoint_label
+        self.statuses = {key: EndpointStatus() for key in replicas}
+        self.ready = dict.fromkeys(replicas, 0)
+        self.with_deployment = set()
+
+    def _owner(self, obj):
+        meta = obj["metadata"]
+        return meta.get("namespace"), (meta.get("labels") or {}).get(self.endpoint_label)
+
+    def add_pod(self, pod):
+        key = self._owner(pod)
+        status = self.statuses.get(key)
         # A pod being deleted (a scale down, a rollout) still says Running for its grace period:
         # it is going, not serving.
         if status is None or pod["metadata"].get("deletionTimestamp"):
-            continue
+            return
         phase = (pod.get("status") or {}).get("phase", "Pending")
         if phase == "Running":
             status.running += 1
-            ready[owner] += _is_ready(pod)
+            self.ready[key] += _is_ready(pod)
         elif phase == "Pending":
             status.pending += 1
         elif phase == "Failed":
             status.failed += 1
         if not status.failure:
             status.failure = container_failure(pod)
-    with_deployment = set()
-    for deployment in deployments:
-        owner = deployment["metadata"].get("labels", {}).get(endpoint_label)
-        status = result.get(owner)
+
+    def add_deployment(self, deployment):
+        key = self._owner(deployment)
+        status = self.statuses.get(key)
         if status is None:
-            continue
-        with_deployment.add(owner)
+            return
+        self.with_deployment.add(key)
         observed = deployment.get("status") or {}
         # Pods the cluster refuses to create (LimitRanger, the tenant's quota): the Deployment
         # says why in its ReplicaFailure condition, and no pod ever shows it.
@@ -108,10 +119,14 @@ def summarize_endpoints(replicas, pods, deployments, endpoint_label):
         status.available = observed.get("availableReplicas")
         status.unavailable = observed.get("unavailableReplicas")
         status.cluster_replicas = (deployment.get("spec") or {}).get("replicas", 1)
-    for name, wanted in replicas.items():
-        if name not in with_deployment:
-            status = result[name]
-            status.available = ready[name]
-            missing = wanted - status.available
-            status.unavailable = missing if missing > 0 else None
-    return result
+
+    def result(self):
+        """{(namespace, endpoint name): EndpointStatus}. An endpoint without a Deployment of ours
+        (KServe makes its own) counts its ready pods as available."""
+        for key, wanted in self.replicas.items():
+            if key not in self.with_deployment:
+                status = self.statuses[key]
+                status.available = self.ready[key]
+                missing = wanted - status.available
+                status.unavailable = missing if missing > 0 else None
+        return self.statuses

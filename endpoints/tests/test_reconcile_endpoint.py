@@ -459,7 +459,7 @@ def test_kserve_status_counts_ready_pods(kube, namespace, make_endpoint):
     assert endpoint.phase == Phase.PROVISIONING
 
 
-def test_a_status_cycle_lists_pods_and_deployments_once_per_namespace(
+def test_a_status_cycle_lists_pods_and_deployments_once_for_all_namespaces(
     kube, namespace, make_endpoint, ca_pem
 ):
     from tenants.models import Tenant
@@ -477,12 +477,64 @@ def test_a_status_cycle_lists_pods_and_deployments_once_per_namespace(
     sync_endpoint_status.apply().get()
 
     calls = kube.requests[already:]
-    assert sorted((r.method, r.path) for r in calls) == [
-        ("GET", "/api/v1/namespaces/second/pods"),
-        ("GET", "/api/v1/namespaces/test/pods"),
-        ("GET", "/apis/apps/v1/namespaces/second/deployments"),
-        ("GET", "/apis/apps/v1/namespaces/test/deployments"),
+    assert [(r.method, r.path) for r in calls] == [
+        ("GET", "/api/v1/pods"),
+        ("GET", "/apis/apps/v1/deployments"),
     ]
+
+
+@pytest.fixture
+def pages_of_two(monkeypatch):
+    from workers.backends.kube import KubeClient
+
+    monkeypatch.setattr(KubeClient, "page_size", 2)
+
+
+@pytest.mark.usefixtures("pages_of_two")
+def test_a_status_cycle_reads_long_lists_page_by_page(kube, namespace, make_endpoint):
+    endpoints = [reconcile(make_endpoint(name, replicas=2)) for name in ("one", "two", "three")]
+    for endpoint in endpoints:
+        for letter in "ab":
+            kube.put_object(pod(f"{endpoint.name}-{letter}", endpoint=endpoint.name))
+        report_deployment(kube, endpoint.name, availableReplicas=2, replicas=2)
+    already = len(kube.requests)
+
+    result = sync_endpoint_status.apply().get()
+
+    assert result == {"tenants": 1, "changed": 3, "rescaled": 0}
+    for endpoint in endpoints:
+        endpoint.refresh_from_db()
+        assert (endpoint.running_pods, endpoint.available_replicas) == (2, 2)
+        assert endpoint.phase == Phase.READY
+    # Six pods and three Deployments, two at a time.
+    paths = [r.path for r in kube.requests[already:]]
+    assert paths == ["/api/v1/pods"] * 3 + ["/apis/apps/v1/deployments"] * 2
+
+
+@pytest.mark.usefixtures("pages_of_two")
+def test_a_list_whose_pages_expire_midway_is_read_again_next_cycle(
+    kube, namespace, make_endpoint, caplog
+):
+    """The apiserver answers 410 Gone to a continue token older than its compaction window."""
+    from workers.backends.kube import get_kube_client
+    from workers.errors import TransientError
+
+    for name in ("one", "two", "three"):
+        reconcile(make_endpoint(name))
+        kube.put_object(pod(f"{name}-a", endpoint=name))
+    pages = get_kube_client().pages("Pod", "test")
+    first = [next(pages), next(pages)]
+    kube.fail_next("GET", "/pods", status=410)
+
+    with pytest.raises(TransientError, match="took too long and expired; it is read again"):
+        next(pages)
+    assert [item["metadata"]["name"] for item in first] == ["one-a", "three-a"]
+
+    kube.fail_next("GET", "/pods", status=410)
+    assert sync_endpoint_status.apply().get() == {
+        "skipped": "The list of pods took too long and expired; it is read again."
+    }
+    assert "status of endpoints skipped" in caplog.text
 
 
 def test_a_replica_count_changed_in_the_cluster_is_scaled_back(kube, namespace, make_endpoint):
@@ -561,14 +613,14 @@ def test_a_status_read_before_a_spec_change_is_not_written_over_it(kube, namespa
     endpoint = reconcile(make_endpoint())
     kube.put_object(pod("endpoint-a"))
     report_deployment(kube, availableReplicas=1)
-    real = KubernetesOrchestrator.endpoint_status
+    real = KubernetesOrchestrator.endpoint_statuses
 
-    def change_meanwhile(self, namespace, replicas):
+    def change_meanwhile(self, replicas):
         # Someone patches the endpoint while the worker is reading the cluster.
         Endpoint.objects.filter(pk=endpoint.pk).update(generation=endpoint.generation + 1)
-        return real(self, namespace, replicas)
+        return real(self, replicas)
 
-    with mock.patch.object(KubernetesOrchestrator, "endpoint_status", change_meanwhile):
+    with mock.patch.object(KubernetesOrchestrator, "endpoint_statuses", change_meanwhile):
         result = sync_endpoint_status.apply().get()
 
     assert result["changed"] == 0

@@ -293,6 +293,24 @@ def test_field_selectors(core):
 
 
 @pytest.mark.usefixtures("labelled_pods")
+def test_lists_come_in_pages_of_limit_items_joined_by_continue(core):
+    seen, token = [], None
+    while True:
+        page = core.list_pod_for_all_namespaces(limit=2, _continue=token)
+        assert len(page.items) <= 2
+        seen += [(p.metadata.namespace, p.metadata.name) for p in page.items]
+        token = page.metadata._continue
+        if not token:
+            break
+
+    everything = core.list_pod_for_all_namespaces()
+    assert seen == [(p.metadata.namespace, p.metadata.name) for p in everything.items]
+    assert len(seen) > 2
+    assert everything.metadata._continue is None
+    assert error_status(core.list_pod_for_all_namespaces, _continue="not-a-key").status == 400
+
+
+@pytest.mark.usefixtures("labelled_pods")
 def test_bad_label_selector_is_400(core):
     assert error_status(core.list_namespaced_pod, "team-a", label_selector="a in b").status == 400
 

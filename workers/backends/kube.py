@@ -72,6 +72,9 @@ def kind_of(manifest):
 
 
 class KubeClient:
+    # Objects per list request, as kubectl and client-go's pager read them.
+    page_size = 500
+
     def __init__(self, api_client, timeout):
         self.api = api_client
         self.timeout = timeout
@@ -148,22 +151,40 @@ class KubeClient:
                 return None
             raise self._error(f"get of {kind_name} {name}", exc) from exc
 
-    def list(self, kind_name, namespace=None, label_selector=None):
-        """One call: every object of the kind in the namespace (or in all namespaces). A kind the
-        cluster does not serve (a custom resource whose CRD is not installed) lists as empty."""
+    def pages(self, kind_name, namespace=None, label_selector=None):
+        """Every object of the kind in the namespace (or in all namespaces), read `page_size` at
+        a time (the list's `limit` and `continue`), so no answer grows with the cluster. A kind
+        the cluster does not serve (a custom resource whose CRD is not installed) has none."""
         kind = KINDS[kind_name]
         query = [("labelSelector", label_selector)] if label_selector else []
-        try:
-            items = self._request("GET", kind.path(namespace), query).get("items", [])
-        except ApiException as exc:
-            if exc.status == 404:
-                return []
-            raise self._error(f"list of {kind.plural}", exc) from exc
-        # The API server leaves kind and apiVersion out of list items; put them back.
-        for item in items:
-            item.setdefault("apiVersion", kind.api_version)
-            item.setdefault("kind", kind.kind)
-        return items
+        query.append(("limit", self.page_size))
+        token = None
+        while True:
+            try:
+                page = self._request(
+                    "GET", kind.path(namespace), query + ([("continue", token)] if token else [])
+                )
+            except ApiException as exc:
+                if exc.status == 404:
+                    return
+                if exc.status == 410:
+                    # The snapshot the pages come from was compacted away: start over next time.
+                    raise TransientError(
+                        f"The list of {kind.plural} took too long and expired; it is read again."
+                    ) from exc
+                raise self._error(f"list of {kind.plural}", exc) from exc
+            # The API server leaves kind and apiVersion out of list items; put them back.
+            for item in page.get("items") or []:
+                item.setdefault("apiVersion", kind.api_version)
+                item.setdefault("kind", kind.kind)
+                yield item
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return
+
+    def list(self, kind_name, namespace=None, label_selector=None):
+        """Every object of the kind in the namespace (or in all namespaces), as one list."""
+        return [*self.pages(kind_name, namespace, label_selector)]
 
     def delete(self, kind_name, name, namespace=None):
         """Delete; an object that is already gone counts as deleted. Returns whether it existed."""

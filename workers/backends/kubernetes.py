@@ -18,7 +18,7 @@ from workers.backends.labels import (
 )
 from workers.backends.targets import EndpointObject, TenantSurvey
 from workers.errors import NamespaceTerminating, PermanentError, TransientError
-from workers.pod_status import summarize_endpoints
+from workers.pod_status import StatusTally
 
 
 def _terminating(obj):
@@ -174,13 +174,16 @@ class KubernetesOrchestrator:
         ):
             raise TransientError(f"Objects of endpoint {name} are still being deleted.")
 
-    def endpoint_status(self, namespace, replicas):
-        """{endpoint name: EndpointStatus} for the endpoints in `replicas` ({name: desired
-        replicas}), from two API calls: one list of the namespace's endpoint pods and one of its
-        endpoint Deployments."""
-        pods = self.kube.list("Pod", namespace, ENDPOINTS_SELECTOR)
-        deployments = self.kube.list("Deployment", namespace, ENDPOINTS_SELECTOR)
-        return summarize_endpoints(replicas, pods, deployments, ENDPOINT_LABEL)
+    def endpoint_statuses(self, replicas):
+        """{(namespace, name): EndpointStatus} for the endpoints in `replicas` ({(namespace,
+        name): desired replicas}), from two lists across all namespaces, however many tenants:
+        the endpoint pods and the endpoint Deployments, counted page by page."""
+        tally = StatusTally(replicas, ENDPOINT_LABEL)
+        for pod in self.kube.pages("Pod", label_selector=ENDPOINTS_SELECTOR):
+            tally.add_pod(pod)
+        for deployment in self.kube.pages("Deployment", label_selector=ENDPOINTS_SELECTOR):
+            tally.add_deployment(deployment)
+        return tally.result()
 
     def endpoint_objects(self):
         """Every endpoint object of ours in the cluster: one call per kind."""

@@ -101,13 +101,14 @@ class LocalOrchestrator:
     def delete_endpoint(self, namespace, name):
         self.runtime.stop(f"{namespace}/{name}")
 
-    def endpoint_status(self, namespace, replicas):
+    def endpoint_statuses(self, replicas):
         """Supervise each endpoint's processes (restarting crashed ones) and report them as a
-        cluster reports pods."""
+        cluster reports pods: {(namespace, name): EndpointStatus} for `replicas` ({(namespace,
+        name): desired replicas})."""
         statuses = {}
-        for name, wanted in replicas.items():
+        for (namespace, name), wanted in replicas.items():
             seen = self.runtime.supervise(f"{namespace}/{name}")
-            statuses[name] = EndpointStatus(
+            statuses[namespace, name] = EndpointStatus(
                 running=seen.running,
                 pending=seen.pending,
                 failed=seen.failed,

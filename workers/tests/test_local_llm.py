@@ -133,7 +133,7 @@ def test_the_orchestrator_reports_a_language_model_endpoint_running(tiny):
     try:
 
         def seen():
-            status = orchestrator.endpoint_status("demo", {"chat": 1})["chat"]
+            status = orchestrator.endpoint_statuses({("demo", "chat"): 1})["demo", "chat"]
             return status if status.running == 1 else None
 
         status = wait_until(seen, timeout=60, interval=0.3, message="the endpoint to run")

@@ -518,6 +518,25 @@ def test_scaling_to_two_and_back_then_deleting_the_endpoint(
     )
 
 
+def test_the_status_cycle_follows_the_apiservers_continue_tokens(make_endpoint, monkeypatch):
+    """Pods and Deployments are listed across all namespaces a page at a time; with pages of one
+    object, every count comes from following the real server's continue tokens."""
+    from workers.backends.kube import KubeClient
+
+    monkeypatch.setattr(KubeClient, "page_size", 1)
+    endpoints = [reconcile(make_endpoint(name)) for name in ("first", "second")]
+
+    for endpoint in endpoints:
+        status_until(endpoint, lambda e: e.phase == Phase.READY, message=endpoint.name)
+    for endpoint in endpoints:
+        endpoint.refresh_from_db()
+        assert (endpoint.phase, endpoint.running_pods, endpoint.available_replicas) == (
+            Phase.READY,
+            1,
+            1,
+        )
+
+
 def terminating(admin, namespace):
     pods = client.CoreV1Api(admin).list_namespaced_pod(namespace).items
     return [p for p in pods if p.metadata.deletion_timestamp]
