@@ -34,6 +34,7 @@ import subprocess
 import time
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from http.client import HTTPException
 from pathlib import Path
 from urllib.error import URLError
 from urllib.request import urlopen
@@ -192,10 +193,12 @@ READY_CHECK_SECONDS = 3
 
 
 def _ready(replica, timeout=READY_CHECK_SECONDS):
+    """Whether the replica answers its readiness check with 200. Anything else is not ready,
+    an answer that is not HTTP included (some other server on the port)."""
     try:
         with urlopen(f"{replica.url}{replica.ready_path}", timeout=timeout) as response:  # noqa: S310
             return response.status == 200
-    except (URLError, OSError):
+    except (URLError, OSError, HTTPException):
         return False
 
 

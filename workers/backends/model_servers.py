@@ -5,6 +5,7 @@ LocalRuntime._server); the runtime supervises them all the same way."""
 import json
 import shutil
 import socket
+from contextlib import ExitStack
 from pathlib import Path
 
 # The implementation of a GGUF language model: llama-cpp-python's server, not an MLServer runtime.
@@ -14,10 +15,15 @@ LLAMA_CPP = "llama_cpp.server"
 RUNTIME_MODULE = Path(__file__).parent / "mlserver_runtime" / "modelport_runtime.py"
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def _free_ports(count):
+    """`count` different free loopback ports. The sockets stay bound until all are chosen: one
+    closed first could be handed out again (a server given the same port for HTTP and gRPC
+    answered HTTP probes with HTTP/2 frames)."""
+    with ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
 
 
 class MLServer:
@@ -40,11 +46,7 @@ class MLServer:
         shutil.copy(RUNTIME_MODULE, target / RUNTIME_MODULE.name)
 
     def assign_ports(self, replica):
-        replica.http_port, replica.grpc_port, replica.metrics_port = (
-            _free_port(),
-            _free_port(),
-            _free_port(),
-        )
+        replica.http_port, replica.grpc_port, replica.metrics_port = _free_ports(3)
 
     def command(self, folder, key, spec, replica):
         return [self.executable, "start", str(folder / "models")]
@@ -81,7 +83,7 @@ class LlamaServer:
         """Nothing: the server is given the file itself."""
 
     def assign_ports(self, replica):
-        replica.http_port = _free_port()
+        [replica.http_port] = _free_ports(1)
 
     def command(self, folder, key, spec, replica):
         [model] = spec

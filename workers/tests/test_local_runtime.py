@@ -182,3 +182,31 @@ def test_a_replica_slow_to_answer_its_readiness_check_still_counts_as_ready():
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_grpc_server_on_a_replicas_http_port_is_not_ready():
+    """Seen in CI: a gRPC server on the port a replica's HTTP was given answers the readiness
+    check with HTTP/2 frames, which failed the whole status task instead of one check."""
+    from concurrent import futures
+
+    import grpc
+
+    from workers.backends.local_runtime import Replica, _ready
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        assert not _ready(Replica(index=0, http_port=port))
+    finally:
+        server.stop(grace=None)
+
+
+def test_a_replica_gets_different_ports_for_each_of_its_servers():
+    from workers.backends.local_runtime import Replica
+    from workers.backends.model_servers import MLServer
+
+    for _ in range(200):
+        replica = Replica(index=0)
+        MLServer("mlserver").assign_ports(replica)
+        assert len({replica.http_port, replica.grpc_port, replica.metrics_port}) == 3
