@@ -132,11 +132,12 @@ else
 fi
 
 # --- etcd ---------------------------------------------------------------------------------------
-# Debian's etcd-server (3.4.23 on bookworm) serves kube-apiserver v1.37 well enough for the tests,
-# so it is used when it is on PATH or can be installed; ETCD_FROM=source builds
-# go.etcd.io/etcd/server/v3 (whose main package is the module root) into the cache instead, as
-# does a machine where neither works. control_plane.py prefers the built one.
-ETCD_FROM="${ETCD_FROM:-debian}"
+# etcd v3.6 from go.etcd.io/etcd/server/v3 (whose main package is the module root): 67 s cold on
+# two cores. Debian's etcd-server 3.4 (ETCD_FROM=debian) also serves kube-apiserver v1.37, but
+# without the watch progress requests the apiserver's watch cache asks for ("RequestWatchProgress
+# is disabled"), so kwok saw pods late and the cluster tests took 12.4 minutes instead of 2.
+# control_plane.py prefers the built one to an etcd on PATH.
+ETCD_FROM="${ETCD_FROM:-source}"
 install_etcd_server() {
     [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null || return 1
     echo "installing etcd-server from Debian's packages"

@@ -26,6 +26,7 @@ Run: .venv/bin/pytest -m cluster workers/tests/test_real_cluster.py
 """
 
 import base64
+import contextlib
 import logging
 import time
 import uuid
@@ -545,17 +546,35 @@ def terminating(admin, namespace):
 def test_a_terminating_pod_is_not_counted_as_running(
     admin, make_endpoint, django_capture_on_commit_callbacks
 ):
+    """A kubelet keeps a deleted pod Running for its grace period; kwok deletes it at once, so a
+    finalizer holds it Terminating here."""
     endpoint = reconcile(make_endpoint(replicas=2))
     namespace = endpoint.tenant.name
+    core = client.CoreV1Api(admin)
     status_until(endpoint, lambda e: e.phase == Phase.READY, message="2 replicas Ready")
-    with django_capture_on_commit_callbacks(execute=True):
-        scale(endpoint, 1)
-    wait_until(lambda: terminating(admin, namespace), message="a pod to be Terminating", timeout=60)
+    held = {"metadata": {"finalizers": ["modelport.io/test-hold"]}}
+    pods = [pod.metadata.name for pod in running_pods(admin, namespace)]
+    for name in pods:
+        core.patch_namespaced_pod(name, namespace, held)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            scale(endpoint, 1)
+        wait_until(
+            lambda: terminating(admin, namespace), message="a pod to be Terminating", timeout=60
+        )
 
-    sync_endpoint_status.apply().get()
-    endpoint.refresh_from_db()
-    assert (endpoint.phase, endpoint.available_replicas) == (Phase.READY, 1)
-    assert endpoint.running_pods == 1
+        # The Deployment reports one available replica a moment after its pod starts terminating.
+        status_until(
+            endpoint,
+            lambda e: e.phase == Phase.READY and e.available_replicas == 1,
+            message="1 replica available",
+        )
+        assert endpoint.running_pods == 1
+        assert [pod.status.phase for pod in terminating(admin, namespace)] == ["Running"]
+    finally:
+        for name in pods:
+            with contextlib.suppress(ApiException):
+                core.patch_namespaced_pod(name, namespace, {"metadata": {"finalizers": None}})
 
 
 KUBELET_STATES = {
