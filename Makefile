@@ -71,12 +71,12 @@ system-packages:
 
 # A real S3 server for the storage tests (signatures, expiry, signed headers, part sizes): the
 # Versity S3 Gateway, built from its Go module once per machine into ~/.cache/modelport (about
-# 3.5 minutes cold on two cores, seconds with Go's caches warm). MinIO is under the AGPL.
+# 114 s cold on two cores, seconds with Go's caches warm). MinIO is under the AGPL.
 s3-gateway:
 	testinfra/build_versitygw.sh
 
 # llama-cpp-python's OpenAI-compatible server for language-model endpoints, compiled once per
-# machine into ~/.cache/modelport (804 s cold on two cores; nothing once built).
+# machine into ~/.cache/modelport (437 s cold on two idle cores; nothing once built).
 llm-server:
 	tools/tiny_llm/build_server.sh
 
@@ -90,7 +90,7 @@ control-plane:
 	testinfra/build_control_plane.sh
 
 # The Helm CLI for the chart tests (deploy/tests), built once per machine from the helm.sh/helm/v4
-# Go module into ~/.cache/modelport (364 s cold on one core; nothing once built).
+# Go module into ~/.cache/modelport (181 s cold on two cores; nothing once built).
 helm:
 	testinfra/build_helm.sh
 

@@ -19,7 +19,7 @@ SRC_DIR="$BIN_DIR/src"
 command -v go >/dev/null || { echo "build_control_plane.sh: go is not on PATH" >&2; exit 1; }
 mkdir -p "$BIN_DIR"
 echo "control plane $K8S_VERSION (etcd $ETCD_VERSION, kwok $KWOK_VERSION) with $(go version)"
-echo "into $BIN_DIR (a cold build takes about 20 minutes on two cores)"
+echo "into $BIN_DIR (a cold build takes about 13 minutes on two cores)"
 
 built_in() {  # name start
     echo "  $1 built in $(( $(date +%s) - $2 ))s: $BIN_DIR/$1 ($(du -h "$BIN_DIR/$1" | cut -f1))"

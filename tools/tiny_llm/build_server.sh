@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build llama-cpp-python's OpenAI-compatible server (the local language-model runtime) into a
 # virtualenv in the user's cache, keyed by version, from requirements-llm.txt. pip compiles
-# llama.cpp from the sdist with cmake: 804 s cold on two cores (beside other builds), nothing
+# llama.cpp from the sdist with cmake: 437 s cold on two idle cores (804 s beside other builds), nothing
 # when built.
 # Idempotent; prints the virtualenv's python on its last line.
 set -euo pipefail
