@@ -193,7 +193,7 @@ def _observe_status(endpoint, status, now):
 
 
 def _save_status(endpoints):
-    """Write the endpoints' status in two queries, skipping any that changed meanwhile: a newer
+    """Write the endpoints' status in one transaction, skipping any that changed meanwhile: a newer
     spec (its phase is the next reconcile's to decide) or a deletion wins."""
     if not endpoints:
         return 0

@@ -106,25 +106,23 @@ class KubernetesOrchestrator:
         return {item["metadata"]["name"] for item in items if not _terminating(item)}
 
     def survey_tenants(self, wanted):
-        """`wanted` is {namespace: its rendered objects}. One list call per tenant kind, however
-        many tenants: which namespaces miss an object (drift), and what each namespace's
-        ResourceQuota reports as used."""
-        present = {}
+        """`wanted` is {namespace: its rendered objects}. One list per tenant kind, however many
+        tenants, read page by page and kept only as keys: which namespaces miss an object
+        (drift), and what each namespace's ResourceQuota reports as used."""
+        present, quota_used = set(), {}
         for kind in ("Namespace", *TENANT_KINDS):
-            for item in self.kube.list(kind, label_selector=TENANT_SELECTOR):
+            for item in self.kube.pages(kind, label_selector=TENANT_SELECTOR):
                 # A terminating namespace is as good as missing: its objects are going too.
                 if item["metadata"].get("labels", {}).get(TENANT_LABEL) and not _terminating(item):
-                    present[_key(item)] = item
+                    _, namespace, name = key = _key(item)
+                    present.add(key)
+                    if kind == "ResourceQuota" and name == QUOTA_NAME:
+                        quota_used[namespace] = (item.get("status") or {}).get("used", {})
         drifted = [
             namespace
             for namespace, manifests in wanted.items()
             if any(_key(m) not in present for m in manifests)
         ]
-        quota_used = {
-            namespace: (item.get("status") or {}).get("used", {})
-            for (kind, namespace, name), item in present.items()
-            if kind == "ResourceQuota" and name == QUOTA_NAME
-        }
         return TenantSurvey(drifted, quota_used)
 
     def delete_orphan(self, name):
@@ -186,7 +184,7 @@ class KubernetesOrchestrator:
         return tally.result()
 
     def endpoint_objects(self):
-        """Every endpoint object of ours in the cluster: one call per kind."""
+        """Every endpoint object of ours in the cluster: one list per kind, read page by page."""
         return [
             EndpointObject(
                 kind,
@@ -195,7 +193,7 @@ class KubernetesOrchestrator:
                 item["metadata"]["labels"][ENDPOINT_LABEL],
             )
             for kind in ENDPOINT_KINDS
-            for item in self.kube.list(kind, label_selector=ENDPOINTS_SELECTOR)
+            for item in self.kube.pages(kind, label_selector=ENDPOINTS_SELECTOR)
             if item["metadata"].get("labels", {}).get(ENDPOINT_LABEL)
         ]
 
